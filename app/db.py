@@ -1,0 +1,60 @@
+"""Table definitions (the schema contract) and the async engine.
+
+The Alembic migrations in ``app/migrations`` create exactly these tables; a
+test compares the two so they cannot drift. The audit SQL panels are checked
+against a PostgreSQL built by those migrations.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+metadata = sa.MetaData()
+
+JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+authors = sa.Table(
+    "authors",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("bio", sa.Text, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
+OUTCOMES = ("success", "error", "permission_denied")
+
+user_actions = sa.Table(
+    "user_actions",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("timestamp", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("user_id", sa.String(64), nullable=True),
+    sa.Column("username", sa.String(255), nullable=True),
+    sa.Column("user_roles", sa.Text, nullable=True, comment="comma-separated realm roles"),
+    sa.Column("action_type", sa.String(100), nullable=False),
+    sa.Column("resource", sa.String(512), nullable=False),
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("ip_address", sa.String(45), nullable=True),
+    sa.Column("user_agent", sa.String(512), nullable=True),
+    sa.Column("request_id", sa.String(64), nullable=True),
+    sa.Column("request_data", JSONType, nullable=True),
+    sa.Column("response_status", sa.Integer, nullable=False),
+    sa.Column("error_message", sa.Text, nullable=True),
+    sa.Column("duration_ms", sa.Float, nullable=False),
+    sa.CheckConstraint("outcome IN ('success', 'error', 'permission_denied')", name="ck_user_actions_outcome"),
+    sa.Index("ix_user_actions_timestamp", "timestamp"),
+    sa.Index("ix_user_actions_user_id", "user_id"),
+    sa.Index("ix_user_actions_username", "username"),
+    sa.Index("ix_user_actions_action_type", "action_type"),
+    sa.Index("ix_user_actions_outcome", "outcome"),
+    sa.Index("ix_user_actions_request_id", "request_id"),
+)
+
+
+def create_engine(url: str) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        return create_async_engine(url, connect_args={"timeout": 30})
+    return create_async_engine(url, pool_size=10, max_overflow=5, pool_pre_ping=True)

@@ -1,0 +1,92 @@
+"""Every knob of the reference service, read once from the environment.
+
+Defaults are chosen so that ``uvicorn app.main:app`` runs with no outside
+service at all: SQLite file database, a local development token issuer, logs
+on stdout. The README's configuration table is generated from this class's
+field descriptions, so a knob added here is documented there.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+VAR_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    app_name: str = Field("fastapi-app", description="Service name in logs and the `service` log field.")
+    app_version: str = Field("0.1.0", description="Version reported by `app_info`.")
+    environment: str = Field("development", description="Deployment environment (`environment` log field).")
+
+    # logging
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="Minimum level written."
+    )
+    log_console_format: Literal["json", "human"] = Field(
+        "json", description="`json` for machines (Alloy/Loki), `human` for a terminal."
+    )
+    log_error_file: str | None = Field(
+        str(VAR_DIR / "errors.log"),
+        description="File that always receives ERROR records as JSON (empty: disabled).",
+    )
+    loki_url: str | None = Field(
+        None, description="Push logs directly to this Loki (`http://loki:3100`); queued, never blocks."
+    )
+
+    # database and audit
+    database_url: str = Field(
+        f"sqlite+aiosqlite:///{VAR_DIR / 'app.db'}",
+        description="SQLAlchemy async URL; `postgresql+asyncpg://...` for PostgreSQL.",
+    )
+    audit_enabled: bool = Field(True, description="Write one `user_actions` row per /api request and WS message.")
+    audit_queue_max_size: int = Field(10_000, ge=1, description="Rows held in memory before new ones are dropped.")
+    audit_batch_size: int = Field(500, ge=1, description="Rows per INSERT batch.")
+    audit_batch_timeout_seconds: float = Field(
+        1.0, gt=0, description="Longest wait before a partial batch is written."
+    )
+    audit_retry_max_seconds: float = Field(30.0, gt=0, description="Cap of the retry backoff on database errors.")
+    audit_shutdown_timeout_seconds: float = Field(
+        10.0, gt=0, description="How long shutdown keeps retrying the database before spooling to disk."
+    )
+    audit_spool_path: str = Field(
+        str(VAR_DIR / "audit-spool.jsonl"),
+        description="Rows the database could not take by shutdown are kept here and replayed at start.",
+    )
+    audit_request_data_max_bytes: int = Field(4096, ge=0, description="Cap of the redacted `request_data` JSON.")
+
+    # auth
+    auth_jwks_url: str | None = Field(
+        None, description="Keycloak JWKS URL; unset: trust the local development issuer."
+    )
+    auth_issuer: str | None = Field(None, description="Required `iss` (Keycloak realm URL); unset with the dev issuer.")
+    auth_audience: str | None = Field(None, description="Required `aud` when set.")
+    auth_jwks_cache_seconds: float = Field(300.0, gt=0, description="How long fetched signing keys are trusted.")
+    auth_jwks_min_refresh_seconds: float = Field(
+        10.0, ge=0, description="Unknown `kid`s trigger at most one JWKS refresh per this interval."
+    )
+    dev_issuer_key_path: str = Field(
+        str(VAR_DIR / "dev-issuer-key.pem"), description="Private key of the local development issuer."
+    )
+
+    # metrics
+    metrics_token: str | None = Field(None, description="When set, `/metrics` requires `Authorization: Bearer <token>`.")
+
+    # limits
+    rate_limit_per_minute: int = Field(120, ge=1, description="Requests per user (or client IP) per sliding minute.")
+    rate_limit_burst: int = Field(20, ge=1, description="Requests per user (or client IP) per sliding second.")
+    max_body_bytes: int = Field(64 * 1024, ge=1, description="Larger request bodies get 413.")
+    ws_max_connections_per_user: int = Field(5, ge=1, description="Concurrent WebSocket connections per user.")
+    ws_messages_per_minute: int = Field(60, ge=1, description="WebSocket messages per connection per minute.")
+    ws_max_message_bytes: int = Field(16 * 1024, ge=1, description="Larger WebSocket frames are refused.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,39 @@
+"""Shared fixtures. In CI (``CI=true``) a skipped test is a failed test: every
+real server this suite needs is installed by ``.ci/run``."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support import postgres as pg
+from tests.support.binaries import in_ci, require
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if in_ci() and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.longrepr = f"skipped in CI, which must run every test: {reason}"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[pg.PostgresServer]:
+    require("PostgreSQL", pg.available(), "apt-get install postgresql")
+    server = pg.PostgresServer()
+    server.start()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def postgres_db(postgres_server: pg.PostgresServer) -> str:
+    """A fresh, empty database on the shared server; returns its name."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    postgres_server.create_database(name)
+    return name
