@@ -45,6 +45,9 @@ class Settings(BaseSettings):
         f"sqlite+aiosqlite:///{VAR_DIR / 'app.db'}",
         description="SQLAlchemy async URL; `postgresql+asyncpg://...` for PostgreSQL.",
     )
+    database_migrate_on_start: bool = Field(
+        True, description="Run Alembic migrations at start (disable when a deploy step runs them)."
+    )
     audit_enabled: bool = Field(True, description="Write one `user_actions` row per /api request and WS message.")
     audit_queue_max_size: int = Field(10_000, ge=1, description="Rows held in memory before new ones are dropped.")
     audit_batch_size: int = Field(500, ge=1, description="Rows per INSERT batch.")
@@ -65,7 +68,9 @@ class Settings(BaseSettings):
     auth_jwks_url: str | None = Field(
         None, description="Keycloak JWKS URL; unset: trust the local development issuer."
     )
-    auth_issuer: str | None = Field(None, description="Required `iss` (Keycloak realm URL); unset with the dev issuer.")
+    auth_issuer: str | None = Field(
+        None, description="Required `iss` (Keycloak realm URL); unset with the dev issuer."
+    )
     auth_audience: str | None = Field(None, description="Required `aud` when set.")
     auth_jwks_cache_seconds: float = Field(300.0, gt=0, description="How long fetched signing keys are trusted.")
     auth_jwks_min_refresh_seconds: float = Field(
@@ -76,11 +81,17 @@ class Settings(BaseSettings):
     )
 
     # metrics
-    metrics_token: str | None = Field(None, description="When set, `/metrics` requires `Authorization: Bearer <token>`.")
+    metrics_token: str | None = Field(
+        None, description="When set, `/metrics` requires `Authorization: Bearer <token>`."
+    )
 
     # limits
     rate_limit_per_minute: int = Field(120, ge=1, description="Requests per user (or client IP) per sliding minute.")
     rate_limit_burst: int = Field(20, ge=1, description="Requests per user (or client IP) per sliding second.")
+    rate_limit_ip_per_minute: int = Field(
+        600, ge=1, description="Requests per client IP per sliding minute, checked before authentication."
+    )
+    rate_limit_ip_burst: int = Field(100, ge=1, description="Requests per client IP per sliding second.")
     max_body_bytes: int = Field(64 * 1024, ge=1, description="Larger request bodies get 413.")
     ws_max_connections_per_user: int = Field(5, ge=1, description="Concurrent WebSocket connections per user.")
     ws_messages_per_minute: int = Field(60, ge=1, description="WebSocket messages per connection per minute.")

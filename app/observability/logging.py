@@ -1,0 +1,318 @@
+"""Structured logging: one JSON object per line, the fields Loki queries rely on.
+
+``configure_logging()`` is called once at start. It sets up
+
+- structlog for the application (`structlog.get_logger("app.something")`),
+- the stdlib root logger (uvicorn, sqlalchemy, alembic, ...) rendered by the
+  same pipeline, so every line on stdout has the same shape and a real logger name,
+- an error file that always receives ERROR and above as JSON,
+- optionally a queue to Loki (``LOKI_URL``) that never blocks a request.
+
+Context (``request_id``, ``user_id``) lives in contextvars bound per request by
+the middleware and cleared afterwards; nothing is kept in a shared dict.
+
+The access line is the one line written for every request, so it has its own
+fast path (`access_log`) that builds the same fields without the processor chain.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, MutableMapping
+from datetime import UTC, datetime
+from typing import IO, Any, Final
+
+import orjson
+import structlog
+from structlog.types import EventDict, WrappedLogger
+
+from app.observability.redaction import is_secret_key, redact
+
+# The log-line contract. LogQL in the dashboards may only filter on these.
+BASE_FIELDS: Final = frozenset(
+    {"timestamp", "level", "logger", "message", "environment", "service", "module", "function", "line"}
+)
+CONTEXT_FIELDS: Final = frozenset({"request_id", "user_id", "username"})
+ACCESS_FIELDS: Final = frozenset({"method", "endpoint", "path", "status_code", "duration_ms", "client_ip"})
+EVENT_FIELDS: Final = frozenset(
+    {"exception", "reason", "required_role", "limit_type", "pkg_id", "req_id", "status", "connection_id",
+     "error_type", "dropped"}
+)
+LOG_FIELDS: Final = BASE_FIELDS | CONTEXT_FIELDS | ACCESS_FIELDS | EVENT_FIELDS
+
+ACCESS_LOGGER: Final = "app.access"
+LEVELS: Final = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+
+
+class LineSink:
+    """Writes whole lines to a file descriptor, one ``write`` each, so lines from
+    structlog, stdlib logging and threads never interleave mid-line."""
+
+    def __init__(self, stream: IO[Any]) -> None:
+        self._fd = stream.fileno()
+        self._lock = threading.Lock()
+
+    def write(self, line: bytes) -> None:
+        with self._lock:
+            os.write(self._fd, line)
+
+
+class ErrorFile:
+    """Appends ERROR+ lines as JSON to a file, whatever the console format."""
+
+    def __init__(self, path: str) -> None:
+        directory = os.path.dirname(path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        self._file = open(path, "ab", buffering=0)  # noqa: SIM115 - lives as long as the process
+        self._lock = threading.Lock()
+
+    def write(self, line: bytes) -> None:
+        with self._lock:
+            self._file.write(line)
+
+
+class _State:
+    """What ``configure_logging`` decided; read by the renderer and the access-log fast path."""
+
+    def __init__(self) -> None:
+        self.static: dict[str, str] = {"environment": "development", "service": "app"}
+        self.json_console = True
+        self.sink: LineSink | None = None
+        self.errors: ErrorFile | None = None
+        self.shipper: Callable[[str, str], None] | None = None
+        self.human: Callable[[WrappedLogger, str, EventDict], str] | None = None
+        self.min_level = 20
+
+
+_state = _State()
+
+
+def _timestamp() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _add_static_fields(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    for key, value in _state.static.items():
+        event_dict.setdefault(key, value)
+    return event_dict
+
+
+def _add_timestamp(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    event_dict["timestamp"] = _timestamp()
+    return event_dict
+
+
+def _rename_event(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    event = event_dict.pop("event", None)
+    if "message" not in event_dict:
+        event_dict["message"] = event if isinstance(event, str) else str(event)
+    return event_dict
+
+
+def _normalise_level(_: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
+    level = str(event_dict.get("level", method)).lower()
+    event_dict["level"] = "warning" if level in {"warn", "exception"} else level
+    if level == "exception":
+        event_dict["level"] = "error"
+    return event_dict
+
+
+def _redact_event(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    for key in list(event_dict):
+        if is_secret_key(key) and key not in CONTEXT_FIELDS:
+            event_dict[key] = "[REDACTED]"
+    message = event_dict.get("message")
+    cleaned = redact({k: v for k, v in event_dict.items() if k not in BASE_FIELDS})
+    event_dict.update(cleaned)
+    if isinstance(message, str):
+        event_dict["message"] = redact(message)
+    return event_dict
+
+
+def _logger_name(logger: WrappedLogger, _: str, event_dict: EventDict) -> EventDict:
+    record = event_dict.get("_record")
+    if record is not None:
+        event_dict["logger"] = record.name
+    elif "logger" not in event_dict:
+        event_dict["logger"] = getattr(logger, "name", None) or "app"
+    return event_dict
+
+
+def _emit(line: bytes, level: str, human: str | None = None) -> None:
+    if _state.sink is not None:
+        _state.sink.write(line if human is None else human.encode() + b"\n")
+    if _state.errors is not None and LEVELS.get(level, 0) >= 40:
+        _state.errors.write(line)
+    if _state.shipper is not None:
+        _state.shipper(level, line[:-1].decode())
+
+
+def _render(logger: WrappedLogger, method: str, event_dict: EventDict) -> str:
+    """Last processor: writes the line to every sink and returns it (for the stdlib bridge)."""
+    event_dict.pop("_record", None)
+    event_dict.pop("_from_structlog", None)
+    line = orjson.dumps(event_dict, default=str, option=orjson.OPT_APPEND_NEWLINE)
+    level = event_dict.get("level", "info")
+    human = None
+    if not _state.json_console and _state.human is not None:
+        human = _state.human(logger, method, dict(event_dict))
+    _emit(line, level, human)
+    return ""
+
+
+_CALLSITE = structlog.processors.CallsiteParameterAdder(
+    {
+        structlog.processors.CallsiteParameter.MODULE,
+        structlog.processors.CallsiteParameter.FUNC_NAME,
+        structlog.processors.CallsiteParameter.LINENO,
+    },
+    additional_ignores=["app.observability.logging"],
+)
+
+
+def _callsite(logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
+    _CALLSITE(logger, method, event_dict)
+    event_dict["function"] = event_dict.pop("func_name", None)
+    event_dict["line"] = event_dict.pop("lineno", None)
+    return event_dict
+
+
+def _shared_processors() -> list[Callable[[WrappedLogger, str, EventDict], EventDict]]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        _normalise_level,
+        _logger_name,
+        _add_timestamp,
+        _add_static_fields,
+        _callsite,
+        structlog.processors.format_exc_info,
+        _rename_event,
+        _redact_event,
+    ]
+
+
+class _NamedLogger:
+    """structlog's wrapped logger: it only carries the name; `_render` does the writing."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def msg(self, message: str) -> None:  # the renderer already wrote the line
+        return None
+
+    log = debug = info = warning = warn = error = critical = exception = fatal = msg
+
+
+def _logger_factory(*args: Any) -> _NamedLogger:
+    return _NamedLogger(str(args[0]) if args else "app")
+
+
+class _StdlibBridge(logging.Handler):
+    """Sends stdlib records (uvicorn, sqlalchemy, ...) through the same processors."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._processors = _shared_processors()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            event: MutableMapping[str, Any] = {
+                "event": record.getMessage(),
+                "level": record.levelname.lower(),
+                "logger": record.name,
+                "module": record.module,
+                "function": record.funcName,
+                "line": record.lineno,
+            }
+            if record.exc_info:
+                event["exc_info"] = record.exc_info
+            for proc in self._processors:
+                if proc is _callsite:
+                    continue
+                event = proc(None, record.levelname.lower(), event)
+            _render(None, record.levelname.lower(), event)
+        except Exception:  # pragma: no cover - logging must never raise
+            self.handleError(record)
+
+
+def configure_logging(
+    *,
+    level: str = "INFO",
+    console_format: str = "json",
+    environment: str = "development",
+    service: str = "app",
+    error_file: str | None = None,
+    loki_url: str | None = None,
+    stream: IO[Any] | None = None,
+) -> None:
+    """Configure structlog and stdlib logging once for the process."""
+    _state.static = {"environment": environment, "service": service}
+    _state.json_console = console_format == "json"
+    _state.sink = LineSink(stream or sys.stdout)
+    _state.errors = ErrorFile(error_file) if error_file else None
+    _state.min_level = logging.getLevelName(level.upper())
+    if not _state.json_console:
+        _state.human = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
+    if loki_url:
+        from app.observability.loki import LokiShipper
+
+        _state.shipper = LokiShipper(loki_url, {"service": service, "environment": environment}).ship
+    else:
+        _state.shipper = None
+
+    structlog.configure(
+        processors=[*_shared_processors(), _render],
+        wrapper_class=structlog.make_filtering_bound_logger(_state.min_level),
+        logger_factory=_logger_factory,
+        cache_logger_on_first_use=True,
+    )
+
+    root = logging.getLogger()
+    root.handlers[:] = [_StdlibBridge()]
+    root.setLevel(_state.min_level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "sqlalchemy", "alembic"):
+        lg = logging.getLogger(name)
+        lg.handlers[:] = []
+        lg.propagate = True
+    # uvicorn's own access log would duplicate ours (and has no request_id).
+    logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+
+
+def access_log(fields: dict[str, Any], level: str = "info") -> None:
+    """The per-request line: same fields as any other line, built without the processor chain.
+
+    ``fields`` is owned by the caller and consumed here.
+    """
+    if LEVELS[level] < _state.min_level:
+        return
+    fields["timestamp"] = _timestamp()
+    fields["level"] = level
+    fields["logger"] = ACCESS_LOGGER
+    fields["message"] = "http request"
+    fields.update(_state.static)
+    fields.update(_ACCESS_CALLSITE)
+    if not _state.json_console and _state.human is not None:
+        _emit(orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE), level,
+              _state.human(None, level, {"event": fields.pop("message"), **fields}))
+        return
+    _emit(orjson.dumps(fields, default=str, option=orjson.OPT_APPEND_NEWLINE), level)
+
+
+_ACCESS_CALLSITE: Final = {
+    "module": "logging",
+    "function": "access_log",
+    "line": access_log.__code__.co_firstlineno,
+}
+
+
+def monotonic_ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000.0, 3)
