@@ -1,0 +1,112 @@
+"""The reference service: ``uvicorn app.main:app`` runs with no outside services.
+
+It is the workload every dashboard, rule and LogQL query of this repository
+reads, and it uses exactly the public ``instrument(app)`` call that users apply
+to their own services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from app.auth.tokens import build_verifier
+from app.db import create_engine
+from app.limits import BodySizeLimit
+from app.observability import instrument
+from app.observability.audit import AuditWriter
+from app.observability.logging import configure_logging
+from app.ratelimit import SlidingWindowLimiter
+from app.routes import authors, health, ws
+from app.settings import Settings, get_settings
+
+SWEEP_SECONDS = 30.0
+
+
+async def _sweep(limiters: list[SlidingWindowLimiter]) -> None:
+    while True:
+        await asyncio.sleep(SWEEP_SECONDS)
+        for limiter in limiters:
+            await limiter.sweep()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(
+        level=settings.log_level,
+        console_format=settings.log_console_format,
+        environment=settings.environment,
+        service=settings.app_name,
+        error_file=settings.log_error_file or None,
+        loki_url=settings.loki_url,
+    )
+    engine = create_engine(settings.database_url)
+    writer = (
+        AuditWriter(
+            engine,
+            queue_max_size=settings.audit_queue_max_size,
+            batch_size=settings.audit_batch_size,
+            batch_timeout_seconds=settings.audit_batch_timeout_seconds,
+            retry_max_seconds=settings.audit_retry_max_seconds,
+            shutdown_timeout_seconds=settings.audit_shutdown_timeout_seconds,
+            spool_path=settings.audit_spool_path,
+            request_data_max_bytes=settings.audit_request_data_max_bytes,
+        )
+        if settings.audit_enabled
+        else None
+    )
+    limiters = [
+        SlidingWindowLimiter("ip", settings.rate_limit_ip_per_minute, settings.rate_limit_ip_burst),
+        SlidingWindowLimiter("user", settings.rate_limit_per_minute, settings.rate_limit_burst),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.database_migrate_on_start:
+            from app.migrations import upgrade_async
+
+            await upgrade_async(settings.database_url)
+        if writer is not None:
+            await writer.start()
+        sweeper = asyncio.create_task(_sweep(limiters))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            if writer is not None:
+                await writer.stop()
+            await app.state.token_verifier.aclose()
+            await engine.dispose()
+            if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+                from prometheus_client import multiprocess
+
+                multiprocess.mark_process_dead(os.getpid())
+
+    app = FastAPI(title="Authors service", version=settings.app_version, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.audit_writer = writer
+    app.state.token_verifier = build_verifier(settings)
+    app.state.ip_limiter, app.state.user_limiter = limiters
+    app.state.ws_registry = ws.ConnectionRegistry()
+    app.include_router(health.router)
+    app.include_router(authors.router)
+    app.include_router(ws.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    instrument(
+        app,
+        audit=writer,
+        metrics_token=settings.metrics_token,
+        configure_logs=False,
+        version=settings.app_version,
+        environment=settings.environment,
+        service=settings.app_name,
+    )
+    return app
+
+
+app = create_app()

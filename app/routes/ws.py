@@ -1,0 +1,239 @@
+"""WebSocket ``/ws?token=...``: JSON packages ``{"pkg_id": int, "req_id": str, "data": {...}}``.
+
+Every frame gets exactly one JSON answer ``{"pkg_id", "req_id", "status_code",
+"data" | "error"}``, one ``ws message`` log line and one audit row; a malformed
+frame gets an error answer, never a dropped connection.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter as Tally
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import structlog
+from fastapi import APIRouter, WebSocket
+from pydantic import ValidationError
+from starlette.websockets import WebSocketDisconnect
+
+from app import authors as store
+from app.auth.dependencies import authenticate_websocket
+from app.auth.tokens import AuthError, Principal
+from app.observability import correlation, metrics
+from app.observability.audit import AuditEvent, outcome_for_status
+from app.observability.context import get_context
+from app.ratelimit import SlidingWindowLimiter
+from app.routes.authors import AuthorIn
+
+router = APIRouter(tags=["websocket"])
+_log = structlog.get_logger("app.ws")
+
+Handler = Callable[[WebSocket, dict[str, Any]], Awaitable[tuple[int, Any]]]
+
+
+class PackageError(Exception):
+    def __init__(self, status_code: int, error: str, message: str) -> None:
+        super().__init__(message)
+        self.status_code, self.error, self.message = status_code, error, message
+
+
+async def _list_authors(ws: WebSocket, data: dict[str, Any]) -> tuple[int, Any]:
+    limit = data.get("limit", 100)
+    if not isinstance(limit, int) or not 1 <= limit <= 500:
+        raise PackageError(422, "invalid", "limit must be an integer from 1 to 500")
+    return 200, await store.list_authors(ws.app.state.engine, limit)
+
+
+async def _get_author(ws: WebSocket, data: dict[str, Any]) -> tuple[int, Any]:
+    author_id = data.get("author_id")
+    if not isinstance(author_id, int) or author_id < 1:
+        raise PackageError(422, "invalid", "author_id must be a positive integer")
+    author = await store.get_author(ws.app.state.engine, author_id)
+    if author is None:
+        raise PackageError(404, "not_found", f"author {author_id} not found")
+    return 200, author
+
+
+async def _create_author(ws: WebSocket, data: dict[str, Any]) -> tuple[int, Any]:
+    try:
+        body = AuthorIn.model_validate(data)
+    except ValidationError as exc:
+        raise PackageError(422, "invalid", "; ".join(e["msg"] for e in exc.errors())[:300]) from None
+    try:
+        return 201, await store.create_author(ws.app.state.engine, body.name, body.bio)
+    except store.DuplicateAuthor:
+        raise PackageError(409, "conflict", "an author with this name exists") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Package:
+    name: str
+    role: str
+    handler: Handler
+
+
+PACKAGES: dict[int, Package] = {
+    1: Package("list_authors", "get-authors", _list_authors),
+    2: Package("get_author", "get-authors", _get_author),
+    3: Package("create_author", "create-author", _create_author),
+}
+
+
+class ConnectionRegistry:
+    """Open connections per user, for the per-user connection limit (per process)."""
+
+    def __init__(self) -> None:
+        self._open: Tally[str] = Tally()
+
+    def try_add(self, user: str, limit: int) -> bool:
+        if self._open[user] >= limit:
+            return False
+        self._open[user] += 1
+        return True
+
+    def remove(self, user: str) -> None:
+        self._open[user] -= 1
+        if self._open[user] <= 0:
+            del self._open[user]
+
+
+async def _send(ws: WebSocket, payload: dict[str, Any]) -> None:
+    await ws.send_text(orjson.dumps(payload).decode())
+    metrics.WS_MESSAGES_SENT.inc()
+
+
+async def _reject(ws: WebSocket, status: str, code: int, error: dict[str, Any]) -> None:
+    metrics.WS_CONNECTIONS.labels(status).inc()
+    _log.warning("ws rejected", status=status, reason=error.get("reason"))
+    await ws.accept()
+    await _send(ws, {"error": error})
+    await ws.close(code=code)
+
+
+def _parse(raw: str | bytes | None, max_bytes: int) -> tuple[int | None, str | None, dict[str, Any]]:
+    """``(pkg_id, req_id, data)`` or PackageError for frames we cannot serve."""
+    if raw is None:
+        raise PackageError(400, "malformed", "empty frame")
+    if len(raw) > max_bytes:
+        raise PackageError(413, "message_too_large", f"frame exceeds {max_bytes} bytes")
+    try:
+        frame = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise PackageError(400, "malformed", "frame is not valid JSON") from None
+    if not isinstance(frame, dict):
+        raise PackageError(400, "malformed", "frame must be a JSON object")
+    pkg_id, req_id, data = frame.get("pkg_id"), frame.get("req_id"), frame.get("data", {})
+    if not isinstance(req_id, str) or not 0 < len(req_id) <= 64:
+        req_id = None
+    if not isinstance(pkg_id, int) or isinstance(pkg_id, bool):
+        raise PackageError(400, "malformed", "pkg_id must be an integer")
+    if req_id is None:
+        raise PackageError(400, "malformed", "req_id must be a string of 1-64 characters")
+    if not isinstance(data, dict):
+        raise PackageError(400, "malformed", "data must be a JSON object")
+    return pkg_id, req_id, data
+
+
+@router.websocket("/ws", name="ws")
+async def websocket_endpoint(websocket: WebSocket, token: str | None = None) -> None:
+    app = websocket.app
+    settings = app.state.settings
+    ctx = get_context(websocket.scope)
+    connection_id = ctx.request_id if ctx else correlation.new_id()
+    try:
+        principal = await authenticate_websocket(app.state.token_verifier, token)
+    except AuthError as exc:
+        await _reject(websocket, "rejected_auth", 4401,
+                      {"error": "unauthorized", "reason": exc.reason, "message": exc.message})
+        return
+    registry: ConnectionRegistry = app.state.ws_registry
+    if not registry.try_add(principal.sub, settings.ws_max_connections_per_user):
+        metrics.RATE_LIMIT_HITS.labels("ws_connection").inc()
+        await _reject(websocket, "rejected_limit", 4429,
+                      {"error": "rate_limited", "reason": "too many connections",
+                       "limit": settings.ws_max_connections_per_user})
+        return
+    structlog.contextvars.bind_contextvars(user_id=principal.sub, connection_id=connection_id)
+    metrics.WS_CONNECTIONS.labels("accepted").inc()
+    metrics.WS_CONNECTIONS_ACTIVE.inc()
+    limiter = SlidingWindowLimiter("ws_message", settings.ws_messages_per_minute, settings.ws_messages_per_minute)
+    try:
+        await websocket.accept()
+        _log.info("ws connected", status="accepted")
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            raw = message.get("text") if message.get("text") is not None else message.get("bytes")
+            await _handle(websocket, principal, raw, limiter, connection_id)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        registry.remove(principal.sub)
+        metrics.WS_CONNECTIONS_ACTIVE.dec()
+        _log.info("ws disconnected", status="closed")
+
+
+async def _handle(
+    ws: WebSocket, principal: Principal, raw: str | bytes | None, limiter: SlidingWindowLimiter, connection_id: str
+) -> None:
+    start = time.perf_counter()
+    metrics.WS_MESSAGES_RECEIVED.inc()
+    request_id = correlation.new_id()
+    pkg_id: int | None = None
+    req_id: str | None = None
+    data: dict[str, Any] = {}
+    package: Package | None = None
+    status_code, result, error = 200, None, None
+    try:
+        pkg_id, req_id, data = _parse(raw, ws.app.state.settings.ws_max_message_bytes)
+        package = PACKAGES.get(pkg_id)
+        if package is None:
+            raise PackageError(404, "unknown_package", f"no package {pkg_id}")
+        decision = limiter.check(connection_id)
+        if not decision.allowed:
+            raise PackageError(429, "rate_limited", f"message rate limit; retry after {decision.retry_after} s")
+        if package.role not in principal.roles:
+            metrics.AUTH_ATTEMPTS.labels("forbidden").inc()
+            raise PackageError(403, "forbidden", f"role {package.role!r} required")
+        status_code, result = await package.handler(ws, data)
+    except PackageError as exc:
+        status_code, error = exc.status_code, {"error": exc.error, "message": exc.message}
+    except Exception as exc:
+        status_code, error = 500, {"error": "internal_error", "message": "internal error"}
+        metrics.APP_ERRORS.labels(type(exc).__name__, "/ws").inc()
+        _log.error("ws package failed", exc_info=exc, pkg_id=pkg_id, request_id=request_id)
+    reply: dict[str, Any] = {"pkg_id": pkg_id, "req_id": req_id, "request_id": request_id,
+                             "status_code": status_code}
+    reply["data" if error is None else "error"] = result if error is None else error
+    await _send(ws, reply)
+    duration = time.perf_counter() - start
+    label = str(pkg_id) if package is not None else "unknown"
+    metrics.WS_MESSAGE_PROCESSING_DURATION.labels(label).observe(duration)
+    _log.log(
+        20 if status_code < 500 else 40, "ws message", request_id=request_id, pkg_id=label, req_id=req_id,
+        status_code=status_code, duration_ms=round(duration * 1000.0, 3),
+    )
+    writer = getattr(ws.app.state, "audit_writer", None)
+    if writer is not None:
+        writer.enqueue(
+            AuditEvent(
+                timestamp=datetime.now(UTC),
+                action_type=f"ws.{package.name}" if package else "ws.invalid",
+                resource=f"WS /ws pkg {label}",
+                outcome=outcome_for_status(status_code),
+                response_status=status_code,
+                duration_ms=round(duration * 1000.0, 3),
+                user_id=principal.sub,
+                username=principal.username,
+                user_roles=",".join(sorted(principal.roles)) or None,
+                ip_address=ws.client.host if ws.client else None,
+                request_id=request_id,
+                request_data={"pkg_id": pkg_id, "req_id": req_id, "data": data},
+                error_message=error["message"] if error else None,
+            )
+        )
