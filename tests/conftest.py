@@ -9,7 +9,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support import postgres as pg
+from tests.support.app_process import AppProcess
 from tests.support.binaries import in_ci, require
+from tests.support.traffic import Sent, drive
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -37,3 +39,11 @@ def postgres_db(postgres_server: pg.PostgresServer) -> str:
     name = f"t_{uuid.uuid4().hex[:12]}"
     postgres_server.create_database(name)
     return name
+
+
+@pytest.fixture(scope="session")
+def service() -> Iterator[tuple[AppProcess, Sent]]:
+    """One real service process (SQLite, h11 so made-up methods reach the app) after the full traffic mix."""
+    with AppProcess(http="h11") as app:
+        sent = drive(app)
+        yield app, sent

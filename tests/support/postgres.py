@@ -81,7 +81,9 @@ class PostgresServer:
             time.sleep(0.1)
         raise RuntimeError(f"PostgreSQL did not accept connections on {self.port}")
 
-    def psql(self, sql: str, db: str = "postgres", check: bool = True, user: str | None = None) -> subprocess.CompletedProcess[str]:
+    def psql(
+        self, sql: str, db: str = "postgres", check: bool = True, user: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(self.port),
              "-U", user or self.user, "-d", db, "-c", sql],

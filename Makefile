@@ -1,0 +1,36 @@
+# Two entry points, each installing what it needs on a fresh machine:
+#   make build   - regenerate every committed artifact (dashboards, configs, rules)
+#   make test    - the whole test suite against real servers (what CI runs)
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: build check run test lint system-deps bench
+
+$(BIN)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+system-deps:
+	bash scripts/install_system_deps.sh
+
+build: $(BIN)/.installed
+	$(BIN)/python scripts/build_dashboards.py
+
+check: $(BIN)/.installed node_modules/.installed
+	$(BIN)/python scripts/build_dashboards.py --check
+
+run: $(BIN)/.installed
+	$(BIN)/uvicorn app.main:app --host 127.0.0.1 --port 8000
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+
+test: system-deps $(BIN)/.installed node_modules/.installed lint check
+	$(BIN)/pytest -q -rs
