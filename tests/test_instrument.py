@@ -1,0 +1,123 @@
+"""``instrument(app)`` on a bare FastAPI app: what a user of the library gets with one call."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import httpx
+import orjson
+import pytest
+from fastapi import FastAPI
+from prometheus_client import REGISTRY
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.observability import instrument
+from app.observability.logging import configure_logging
+
+
+class Capture(io.RawIOBase):
+    """A real file descriptor (a pipe) the log sink can write to, read back by the test."""
+
+    def __init__(self) -> None:
+        self.r, self.w = os.pipe()
+        os.set_blocking(self.r, False)
+
+    def fileno(self) -> int:
+        return self.w
+
+    def lines(self) -> list[dict]:
+        data = b""
+        while True:
+            try:
+                chunk = os.read(self.r, 65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        return [orjson.loads(line) for line in data.splitlines() if line.strip()]
+
+
+class Teapot:
+    """A middleware added after instrument(): it must still sit inside the instrumentation."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/teapot":
+            await send({"type": "http.response.start", "status": 418, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await self.app(scope, receive, send)
+
+
+def value(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+@pytest.fixture
+def bare_app(tmp_path) -> tuple[FastAPI, Capture]:
+    app = FastAPI()
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int) -> dict:
+        return {"item_id": item_id}
+
+    @app.get("/boom")
+    async def boom() -> dict:
+        raise RuntimeError("kaboom")
+
+    instrument(app)
+    app.add_middleware(Teapot)
+    capture = Capture()
+    configure_logging(stream=capture, error_file=str(tmp_path / "errors.log"))
+    return app, capture
+
+
+async def test_one_call_gives_metrics_ids_and_access_lines(bare_app):
+    app, capture = bare_app
+    before = value("http_requests_total", method="GET", endpoint="/items/{item_id}", status_code="200")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        response = await client.get("/items/7", headers={"X-Correlation-ID": "bare-1"})
+        scrape = await client.get("/metrics")
+    assert response.headers["x-correlation-id"] == "bare-1"
+    assert value("http_requests_total", method="GET", endpoint="/items/{item_id}", status_code="200") == before + 1
+    assert 'endpoint="/items/{item_id}"' in scrape.text
+    access = [ln for ln in capture.lines() if ln["logger"] == "app.access"]
+    assert [(ln["request_id"], ln["endpoint"], ln["path"], ln["status_code"]) for ln in access] == [
+        ("bare-1", "/items/{item_id}", "/items/7", 200)
+    ]
+
+
+async def test_unhandled_exception_is_a_json_500_counted_and_logged_with_traceback(bare_app, tmp_path):
+    app, capture = bare_app
+    before = value("app_errors_total", error_type="RuntimeError", handler="/boom")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        response = await client.get("/boom", headers={"X-Correlation-ID": "boom-1"})
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal_error", "request_id": "boom-1"}
+    assert value("app_errors_total", error_type="RuntimeError", handler="/boom") == before + 1
+    assert value("http_requests_total", method="GET", endpoint="/boom", status_code="500") >= 1
+    errors = [orjson.loads(line) for line in (tmp_path / "errors.log").read_bytes().splitlines()]
+    crash = [e for e in errors if e["message"] == "unhandled exception"]
+    assert crash and "RuntimeError: kaboom" in crash[0]["exception"] and crash[0]["request_id"] == "boom-1"
+    access = [ln for ln in capture.lines() if ln["logger"] == "app.access" and ln["request_id"] == "boom-1"]
+    assert access[0]["status_code"] == 500 and access[0]["level"] == "error"
+
+
+async def test_middleware_added_later_is_still_inside_the_instrumentation(bare_app):
+    app, _ = bare_app
+    before = value("http_requests_total", method="GET", endpoint="unmatched", status_code="418")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        response = await client.get("/teapot")
+    assert response.status_code == 418 and "x-correlation-id" in response.headers
+    assert value("http_requests_total", method="GET", endpoint="unmatched", status_code="418") == before + 1
+
+
+def test_instrumenting_twice_is_refused():
+    app = FastAPI()
+    instrument(app, configure_logs=False)
+    with pytest.raises(RuntimeError):
+        instrument(app, configure_logs=False)
