@@ -33,7 +33,7 @@ async def _timed(engine: AsyncEngine, operation: str) -> AsyncIterator[AsyncConn
 
 
 def _row(row: sa.Row[Any]) -> dict[str, Any]:
-    data = dict(row._mapping)
+    data = {str(key): value for key, value in row._mapping.items()}  # keys are quoted_name, a str subclass
     created = data.get("created_at")
     if created is not None and not isinstance(created, str):
         data["created_at"] = created.isoformat()

@@ -3,11 +3,14 @@ real server this suite needs is installed by ``.ci/run``."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 
 import pytest
+import structlog
 
+from app.observability import logging as app_logging
 from tests.support import postgres as pg
 from tests.support.app_process import AppProcess
 from tests.support.binaries import in_ci, require
@@ -22,6 +25,20 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.outcome = "failed"
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.longrepr = f"skipped in CI, which must run every test: {reason}"
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """For tests that call ``configure_logging`` in this process: put the previous setup back."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    config = structlog.get_config()
+    state = vars(app_logging._state).copy()
+    yield
+    vars(app_logging._state).update(state)
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.configure(**config)
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import io
-import os
+from collections.abc import Iterator
 
 import httpx
 import orjson
@@ -16,27 +15,18 @@ from app.observability import instrument
 from app.observability.logging import configure_logging
 
 
-class Capture(io.RawIOBase):
-    """A real file descriptor (a pipe) the log sink can write to, read back by the test."""
+class Capture:
+    """A real file the log sink writes to (a file never blocks a writer, unlike an undrained pipe)."""
 
-    def __init__(self) -> None:
-        self.r, self.w = os.pipe()
-        os.set_blocking(self.r, False)
+    def __init__(self, path) -> None:
+        self.path = path
+        self.file = open(path, "wb")  # noqa: SIM115 - closed by the fixture
 
     def fileno(self) -> int:
-        return self.w
+        return self.file.fileno()
 
     def lines(self) -> list[dict]:
-        data = b""
-        while True:
-            try:
-                chunk = os.read(self.r, 65536)
-            except BlockingIOError:
-                break
-            if not chunk:
-                break
-            data += chunk
-        return [orjson.loads(line) for line in data.splitlines() if line.strip()]
+        return [orjson.loads(line) for line in self.path.read_bytes().splitlines() if line.strip()]
 
 
 class Teapot:
@@ -58,7 +48,7 @@ def value(name: str, **labels: str) -> float:
 
 
 @pytest.fixture
-def bare_app(tmp_path) -> tuple[FastAPI, Capture]:
+def bare_app(tmp_path, restore_logging) -> Iterator[tuple[FastAPI, Capture]]:
     app = FastAPI()
 
     @app.get("/items/{item_id}")
@@ -71,9 +61,10 @@ def bare_app(tmp_path) -> tuple[FastAPI, Capture]:
 
     instrument(app)
     app.add_middleware(Teapot)
-    capture = Capture()
+    capture = Capture(tmp_path / "stdout.log")
     configure_logging(stream=capture, error_file=str(tmp_path / "errors.log"))
-    return app, capture
+    yield app, capture
+    capture.file.close()
 
 
 async def test_one_call_gives_metrics_ids_and_access_lines(bare_app):
@@ -116,7 +107,7 @@ async def test_middleware_added_later_is_still_inside_the_instrumentation(bare_a
     assert value("http_requests_total", method="GET", endpoint="unmatched", status_code="418") == before + 1
 
 
-def test_instrumenting_twice_is_refused():
+def test_instrumenting_twice_is_refused(restore_logging):
     app = FastAPI()
     instrument(app, configure_logs=False)
     with pytest.raises(RuntimeError):

@@ -40,7 +40,7 @@ CONTEXT_FIELDS: Final = frozenset({"request_id", "user_id", "username"})
 ACCESS_FIELDS: Final = frozenset({"method", "endpoint", "path", "status_code", "duration_ms", "client_ip"})
 EVENT_FIELDS: Final = frozenset(
     {"exception", "reason", "required_role", "limit_type", "pkg_id", "req_id", "status", "connection_id",
-     "error_type", "dropped"}
+     "error_type", "dropped", "detail", "transport"}
 )
 LOG_FIELDS: Final = BASE_FIELDS | CONTEXT_FIELDS | ACCESS_FIELDS | EVENT_FIELDS
 
@@ -285,6 +285,7 @@ def configure_logging(
     # uvicorn's own access log would duplicate ours (and has no request_id).
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def access_log(fields: dict[str, Any], level: str = "info") -> None:

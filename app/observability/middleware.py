@@ -41,26 +41,52 @@ class AuditSink(Protocol):
 
 class RouteResolver:
     """Route template and name for a request, before the router runs (the in-progress
-    gauge needs the label up front). Cached per (method, path), bounded."""
+    gauge needs the label up front). Cached per (method, path), bounded.
+
+    FastAPI >= 0.12x keeps included routers as lazy branches whose routes are only
+    reachable through ``effective_route_contexts()``; older versions flatten them
+    into ``app.router.routes``. Both shapes are walked once, on first use.
+    """
 
     def __init__(self, routes: Iterable[BaseRoute]) -> None:
         self._routes = routes
+        self._flat: list[tuple[Any, str, str]] | None = None
         self._cache: dict[tuple[str, str], tuple[str, str]] = {}
+
+    @staticmethod
+    def _flatten(routes: Iterable[Any]) -> list[tuple[Any, str, str]]:
+        flat: list[tuple[Any, str, str]] = []
+        for route in routes:
+            contexts = getattr(route, "effective_route_contexts", None)
+            if callable(contexts):
+                for context in contexts():
+                    original = getattr(context, "original_route", None)
+                    path = getattr(context, "path_format", None) or getattr(original, "path_format", "/")
+                    flat.append((context, path, getattr(original, "name", None) or "unnamed"))
+                continue
+            path = getattr(route, "path_format", None) or getattr(route, "path", "") or "/"
+            flat.append((route, path, getattr(route, "name", None) or "unnamed"))
+        return flat
 
     def resolve(self, scope: Scope) -> tuple[str, str]:
         key = (scope.get("method", ""), scope["path"])
         hit = self._cache.get(key)
         if hit is not None:
             return hit
+        if self._flat is None:
+            self._flat = self._flatten(self._routes)
         found = (metrics.UNMATCHED_ENDPOINT, metrics.UNMATCHED_ENDPOINT)
-        for route in self._routes:
+        partial = None
+        for route, path, name in self._flat:
             match, _ = route.matches(scope)
-            if match is Match.NONE:
-                continue
-            found = (getattr(route, "path_format", None) or getattr(route, "path", "") or "/",
-                     getattr(route, "name", None) or "unnamed")
             if match is Match.FULL:
+                found = (path, name)
                 break
+            if match is Match.PARTIAL and partial is None:
+                partial = (path, name)
+        else:
+            if partial is not None:
+                found = partial
         if len(self._cache) >= _ROUTE_CACHE_MAX:
             self._cache.clear()
         self._cache[key] = found

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
@@ -39,7 +38,7 @@ def authorized(role: str) -> Callable[..., Awaitable[Principal]]:
     """Valid token with ``role``, then the per-user rate limit."""
     check_role = require_role(role)
 
-    async def dependency(request: Request, principal: Annotated[Principal, Depends(check_role)]) -> Principal:
+    async def dependency(request: Request, principal: Principal = Depends(check_role)) -> Principal:  # noqa: B008
         limiter: SlidingWindowLimiter = request.app.state.user_limiter
         decision = limiter.check(principal.sub)
         if not decision.allowed:

@@ -1,0 +1,581 @@
+"""The audit writer: one background task moves audit rows from a bounded queue into ``user_actions``.
+
+The request path only calls ``enqueue``, which never blocks or awaits; the
+database is written in batches by one task per process (the design this
+replaces ran four workers with four queues and lost a batch on any error).
+
+Guarantees
+    A row ``enqueue`` accepted (returned True) is committed once; if the
+    database is still down when ``stop()``'s shutdown timeout runs out, it is
+    appended to the spool file instead, and the next ``start()`` commits it and
+    only then deletes the file. The exceptions, each counted in
+    ``audit_events_dropped_total`` and logged:
+
+    - a row the database refuses for its own content is isolated and dropped
+      (see *Bad rows*), with its ``request_id`` in the log;
+    - with ``spool_path=None``, rows still unwritten at the shutdown timeout;
+    - a row that cannot even be normalised (e.g. a timestamp that is no datetime).
+
+    Not covered: a hard crash (SIGKILL, power loss) loses the rows in memory;
+    an insert still in flight when ``stop()`` gives up is cancelled, and as it
+    may have committed its rows are spooled too (they may appear twice, never
+    zero times); a crash in the middle of a replay replays the file again.
+    Several processes may share one spool path (see ``audit_spool``).
+
+Refusals
+    ``enqueue`` refuses (returns False) when the queue is full or the writer
+    is stopped: ``audit_events_dropped_total`` +1 per refused row, and a warning
+    on ``app.audit`` at most every ``DROP_WARNING_INTERVAL_SECONDS`` carrying the
+    count since the previous one (the rest is flushed by ``stop()``).
+
+Bounds
+    Memory: at most ``queue_max_size`` queued rows plus one batch being
+    written (the spool is replayed one batch at a time). Each row is capped on
+    the way in: ``request_data`` is redacted, and if its JSON exceeds
+    ``request_data_max_bytes`` it becomes ``{"truncated": true, "size": n}``
+    (kept as encoded bytes, so the cap is real); strings are cut to their
+    column's length and TEXT columns to ``TEXT_MAX_CHARS``: 3,632 characters
+    in all. Max memory = queue size x row cap, the row cap being
+    ``request_data_max_bytes`` + 3,632 characters (1 byte each for Latin-1
+    text, up to 4 for emoji) + ~1.7 KiB of object overhead: 9.4 KB measured
+    with the defaults and ASCII text, so 10,000 rows take at most ~95 MB
+    (~200 MB if every string is 4-byte text); typical rows are under 1 KiB.
+    Time: ``stop()`` returns within ``shutdown_timeout_seconds`` + 2 x
+    ``CANCEL_GRACE_SECONDS`` + the time to fsync the spool.
+    Retries: backoff from ``RETRY_BASE_SECONDS`` doubling per failure, jittered
+    down by up to half, capped at ``retry_max_seconds``; while running, retried
+    for ever (an outage fills the queue; the excess is refused and counted).
+
+Bad rows
+    A failure is blamed on the batch's content, not the database's state, only
+    when it is an integrity or data error (SQLAlchemy ``IntegrityError`` /
+    ``DataError``, SQLSTATE class 22 or 23, a value the driver cannot encode).
+    Such an error is deterministic, so retrying the same batch cannot succeed:
+    the batch is bisected at once, halves that commit are done, and a single
+    row that still fails is dropped (``audit_row_rejected``, logged with its
+    ``request_id``, no contents). Any other error (connection refused,
+    timeout, missing table, permission denied) is the database's state: the
+    batch is retried whole and never split, so neither an outage nor a schema
+    problem drops rows. NUL characters, which PostgreSQL refuses, are replaced
+    on the way in so that a client cannot get its own audit row dropped.
+    The price of this policy: a schema that refuses every row on an integrity
+    check would drop rows one by one (each logged); the migration drift test
+    (tests/test_migrations.py) is what keeps app.db and the database equal.
+
+Call ``enqueue`` from the event loop's thread (``asyncio.Queue`` is not
+thread-safe). ``audit_queue_size`` is set to ``pending``: one writer per process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import re
+import time
+from collections import deque
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.db import user_actions
+from app.observability.audit_spool import Row, Spool, SpoolFile
+from app.observability.metrics import (
+    AUDIT_BATCH_DURATION,
+    AUDIT_EVENTS_DROPPED,
+    AUDIT_EVENTS_ENQUEUED,
+    AUDIT_EVENTS_SPOOLED,
+    AUDIT_EVENTS_WRITTEN,
+    AUDIT_LAST_WRITE,
+    AUDIT_QUEUE_SIZE,
+    AUDIT_WRITE_FAILURES,
+    DB_QUERY_DURATION,
+)
+from app.observability.redaction import redact, redact_text
+
+__all__ = [
+    "OUTCOME_DENIED",
+    "OUTCOME_ERROR",
+    "OUTCOME_SUCCESS",
+    "AuditEvent",
+    "AuditWriter",
+    "encode_request_data",
+    "is_row_error",
+    "outcome_for_status",
+]
+
+OUTCOME_SUCCESS, OUTCOME_ERROR, OUTCOME_DENIED = "success", "error", "permission_denied"
+
+TEXT_MAX_CHARS: Final = 1024
+"""Cap of the unbounded TEXT columns (``user_roles``, ``error_message``)."""
+DROP_WARNING_INTERVAL_SECONDS: Final = 5.0
+RETRY_BASE_SECONDS: Final = 0.1
+CANCEL_GRACE_SECONDS: Final = 0.5
+"""How long ``stop()`` lets an insert begun before the deadline finish before cancelling it."""
+
+_STRING_CAPS: Final[dict[str, int]] = {
+    c.name: c.type.length or TEXT_MAX_CHARS for c in user_actions.columns if isinstance(c.type, sa.String)
+}
+_ERROR_MESSAGE_MAX_CHARS: Final = 300
+# asyncpg's client-side encoding errors quote the offending value after "query argument $n:".
+_QUOTED_ARGUMENT = re.compile(r"(query argument \$\d+):.*")
+
+log = structlog.get_logger("app.audit")
+
+
+def outcome_for_status(status_code: int) -> str:
+    """401 and 403 are refusals, not failures: the audit dashboard colours them apart."""
+    if status_code < 400:
+        return OUTCOME_SUCCESS
+    if status_code in (401, 403):
+        return OUTCOME_DENIED
+    return OUTCOME_ERROR
+
+
+@dataclass(slots=True)
+class AuditEvent:
+    """One ``user_actions`` row minus ``id``, as the middleware knows it."""
+
+    timestamp: datetime  # tz-aware UTC (naive is taken as UTC)
+    action_type: str
+    resource: str
+    outcome: str
+    response_status: int
+    duration_ms: float
+    user_id: str | None = None
+    username: str | None = None
+    user_roles: str | None = None  # comma-separated
+    ip_address: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+    request_data: Any = None  # redacted and capped by the writer
+    error_message: str | None = None
+
+
+# --- normalising a row on the way in ----------------------------------------
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
+
+
+def encode_request_data(data: Any, max_bytes: int) -> bytes | None:
+    """Redacted JSON of ``data``, or a small marker when that JSON is larger than ``max_bytes``.
+
+    Kept encoded in memory, so the memory bound is the byte cap, not the size
+    of whatever Python objects a decoded body would make.
+    """
+    if data is None:
+        return None
+    redacted = redact(data)
+    try:
+        encoded = orjson.dumps(redacted, default=str, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:  # e.g. an int beyond 64 bits
+        encoded = orjson.dumps({"unserializable": type(data).__name__})
+    if b"\\u0000" in encoded:  # rare: only then pay for a second walk
+        encoded = orjson.dumps(_without_nul(orjson.loads(encoded)))
+    if len(encoded) > max_bytes:
+        return orjson.dumps({"truncated": True, "size": len(encoded)})
+    return encoded
+
+
+def _text(value: str | None, cap: int) -> str | None:
+    if value is None:
+        return None
+    value = str(value)
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    return value[:cap]
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def _row(event: AuditEvent, request_data_max_bytes: int) -> Row:
+    row: Row = {
+        "timestamp": _utc(event.timestamp),
+        "user_id": event.user_id,
+        "username": event.username,
+        "user_roles": event.user_roles,
+        "action_type": event.action_type,
+        "resource": event.resource,
+        "outcome": event.outcome,
+        "ip_address": event.ip_address,
+        "user_agent": event.user_agent,
+        "request_id": event.request_id,
+        "request_data": encode_request_data(event.request_data, request_data_max_bytes),
+        "response_status": int(event.response_status),
+        "error_message": None if event.error_message is None else redact_text(str(event.error_message)),
+        "duration_ms": float(event.duration_ms),
+    }
+    for name, cap in _STRING_CAPS.items():
+        row[name] = _text(row[name], cap)
+    return row
+
+
+def _insert_params(row: Row) -> Row:
+    data = row["request_data"]
+    # sa.null(): SQL NULL, not the JSON 'null' the JSON type would store for None.
+    return {**row, "request_data": sa.null() if data is None else orjson.loads(data)}
+
+
+# --- telling a bad row from a bad database ----------------------------------
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen and len(seen) < 8:
+        seen.append(current)
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return seen
+
+
+def is_row_error(exc: BaseException) -> bool:
+    """True when the rows, not the database, caused ``exc``: retrying them unchanged cannot succeed."""
+    if isinstance(exc, sa.exc.IntegrityError | sa.exc.DataError):
+        return True
+    if isinstance(exc, sa.exc.StatementError) and not isinstance(exc, sa.exc.DBAPIError):
+        return True  # a bind processor refused a value before anything was sent
+    for err in _chain(exc):
+        code = getattr(err, "sqlstate", None) or getattr(err, "pgcode", None)
+        if isinstance(code, str) and code[:2] in ("22", "23"):
+            return True
+        # asyncpg's client-side encoding error (not its ClientConfigurationError, also a ValueError)
+        if isinstance(err, ValueError) and type(err).__name__ == "DataError":
+            return True
+    return False
+
+
+def _describe(exc: BaseException) -> str:
+    """The driver's message without SQL, parameters or quoted values: logs must not carry row contents."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).split("\n", 1)[0]
+    return redact_text(_QUOTED_ARGUMENT.sub(r"\1", text))[:_ERROR_MESSAGE_MAX_CHARS]
+
+
+class _ShutdownExpired(Exception):
+    """The shutdown deadline passed while the database was still failing."""
+
+
+class AuditWriter:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        queue_max_size: int,
+        batch_size: int,
+        batch_timeout_seconds: float,
+        retry_max_seconds: float,
+        shutdown_timeout_seconds: float,
+        spool_path: str | Path | None,
+        request_data_max_bytes: int = 4096,
+    ) -> None:
+        if queue_max_size < 1 or batch_size < 1:
+            raise ValueError("queue_max_size and batch_size must be at least 1")
+        self._engine = engine
+        self._queue: asyncio.Queue[Row] = asyncio.Queue(maxsize=queue_max_size)
+        self._batch_size = batch_size
+        self._batch_timeout = batch_timeout_seconds
+        self._retry_max = retry_max_seconds
+        self._shutdown_timeout = shutdown_timeout_seconds
+        self._request_data_max_bytes = request_data_max_bytes
+        self._spool = Spool(spool_path) if spool_path else None
+
+        # The batch being committed, possibly bisected; rows leave only once committed or rejected.
+        self._parts: deque[list[Row]] = deque()
+        self._in_flight = 0
+        self._replaying: list[SpoolFile] = []
+        self._task: asyncio.Task[None] | None = None
+        self._stop_requested = asyncio.Event()
+        self._deadline: float | None = None  # loop time; set by stop()
+        self._stopping: asyncio.Future[None] | None = None
+        self._closed = False
+        self._dropped_unreported: dict[str, int] = {}  # reason -> rows refused since the last warning
+        self._last_drop_warning = -math.inf
+
+    # --- public interface ---------------------------------------------------
+    @property
+    def pending(self) -> int:
+        """Rows accepted but not yet committed: queued plus the batch being written."""
+        return self._queue.qsize() + self._in_flight
+
+    def enqueue(self, event: AuditEvent) -> bool:
+        """Queue one row for writing; False (counted, never raised) when it is refused."""
+        if self._closed or self._queue.full():
+            self._refuse("writer_stopped" if self._closed else "queue_full")
+            return False
+        try:
+            row = _row(event, self._request_data_max_bytes)
+        except Exception as exc:  # the request must not fail because its audit row is malformed
+            AUDIT_EVENTS_DROPPED.inc()
+            log.error("audit_event_invalid", request_id=event.request_id, error_type=type(exc).__name__)
+            return False
+        self._queue.put_nowait(row)
+        AUDIT_EVENTS_ENQUEUED.inc()
+        AUDIT_QUEUE_SIZE.set(self.pending)
+        return True
+
+    async def start(self) -> None:
+        """Claim the spool for replay, then start the batching task (which replays it first)."""
+        if self._closed or self._stop_requested.is_set():
+            raise RuntimeError("an AuditWriter cannot be restarted; create a new one")
+        if self._task is not None:
+            return
+        if self._spool is not None:
+            try:
+                self._replaying = await asyncio.to_thread(self._spool.claim)
+            except OSError as exc:  # the service still starts; the spool stays on disk for the next start
+                log.error("audit_spool_unreadable", path=str(self._spool.path), error=str(exc))
+        self._task = asyncio.create_task(self._run(), name="audit-writer")
+        self._task.add_done_callback(_log_crash)
+
+    async def stop(self) -> None:
+        """Write everything accepted; past the shutdown timeout, spool what the database would not take."""
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._stop())
+        await asyncio.shield(self._stopping)
+
+    # --- refusals -------------------------------------------------------------
+    def _refuse(self, reason: str) -> None:
+        AUDIT_EVENTS_DROPPED.inc()
+        self._dropped_unreported[reason] = self._dropped_unreported.get(reason, 0) + 1
+        self._warn_drops()
+
+    def _warn_drops(self, force: bool = False) -> None:
+        """At most one warning per interval, carrying the count since the last one: floods stay one line."""
+        if not self._dropped_unreported:
+            return
+        now = time.monotonic()
+        if force or now - self._last_drop_warning >= DROP_WARNING_INTERVAL_SECONDS:
+            log.warning(
+                "audit_events_dropped",
+                dropped=sum(self._dropped_unreported.values()),
+                reasons=dict(self._dropped_unreported),
+                queue_max_size=self._queue.maxsize,
+                pending=self.pending,
+            )
+            self._dropped_unreported.clear()
+            self._last_drop_warning = now
+
+    # --- the batching task ----------------------------------------------------
+    async def _run(self) -> None:
+        try:
+            await self._replay()
+            while await self._collect():
+                await self._commit_parts()
+                self._warn_drops()
+        except _ShutdownExpired:
+            pass
+
+    async def _collect(self) -> bool:
+        """Start the next batch: up to batch_size rows, or what arrived within batch_timeout of the first.
+
+        Returns False when stop() was called and nothing is left to write.
+        """
+        batch: list[Row] = []
+        self._parts.append(batch)  # rows count as in flight as soon as they leave the queue
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None  # set by the first row
+        while len(batch) < self._batch_size:
+            if not await self._take(batch, None if deadline is None else deadline - loop.time()):
+                break
+            if deadline is None:
+                deadline = loop.time() + self._batch_timeout
+        if not batch:
+            self._parts.pop()
+        return bool(batch)
+
+    async def _take(self, batch: list[Row], timeout: float | None) -> bool:
+        """Move one queued row into ``batch``, waiting up to ``timeout`` (None: for ever) unless stopping."""
+        if not self._queue.empty():
+            self._take_row(batch, self._queue.get_nowait())
+            return True
+        if self._stop_requested.is_set() or (timeout is not None and timeout <= 0):
+            return False
+        getter = asyncio.ensure_future(self._queue.get())
+        stopper = asyncio.ensure_future(self._stop_requested.wait())
+        taken = False
+        try:
+            await asyncio.wait({getter, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+            # Also when this task is being cancelled: a row already taken must not vanish.
+            if getter.done() and not getter.cancelled():
+                self._take_row(batch, getter.result())
+                taken = True
+            else:
+                getter.cancel()  # a cancelled get leaves the row in the queue
+        return taken
+
+    def _take_row(self, batch: list[Row], row: Row) -> None:
+        batch.append(row)
+        self._in_flight += 1
+
+    async def _commit_parts(self) -> None:
+        """Commit ``_parts``: transient errors retried with backoff, row errors bisected."""
+        failures = 0
+        while self._parts:
+            part = self._parts[0]
+            try:
+                await self._insert(part)
+            except Exception as exc:
+                AUDIT_WRITE_FAILURES.inc()
+                failures += 1
+                row_error = is_row_error(exc)
+                # Bisection fails ~2*log2(n) times per bad row: only its first failure is an error line.
+                level = log.error if failures == 1 or not row_error else log.debug
+                level(
+                    "audit_write_failed",
+                    error_type=type(exc).__name__,
+                    error=_describe(exc),
+                    rows=len(part),
+                    attempt=failures,
+                    pending=self.pending,
+                    action="isolate" if row_error else "retry",
+                )
+                if row_error:
+                    self._isolate_bad_rows(exc)
+                else:
+                    self._warn_drops()
+                    await self._backoff(failures)
+            else:
+                self._parts.popleft()
+                self._in_flight -= len(part)
+                AUDIT_QUEUE_SIZE.set(self.pending)
+
+    async def _insert(self, rows: list[Row]) -> None:
+        """One INSERT (executemany / insertmanyvalues) in one transaction."""
+        params = [_insert_params(r) for r in rows]
+        started = time.perf_counter()
+        async with self._engine.begin() as conn:
+            await conn.execute(user_actions.insert(), params)
+        elapsed = time.perf_counter() - started
+        AUDIT_BATCH_DURATION.observe(elapsed)
+        DB_QUERY_DURATION.labels("audit_insert").observe(elapsed)
+        AUDIT_EVENTS_WRITTEN.inc(len(rows))
+        AUDIT_LAST_WRITE.set(time.time())
+
+    def _isolate_bad_rows(self, exc: BaseException) -> None:
+        """Split the failing part in two, or drop it if it is a single row."""
+        part = self._parts.popleft()
+        if len(part) > 1:
+            middle = len(part) // 2
+            self._parts.extendleft((part[middle:], part[:middle]))
+            return
+        self._in_flight -= 1
+        AUDIT_EVENTS_DROPPED.inc()
+        AUDIT_QUEUE_SIZE.set(self.pending)
+        log.error(
+            "audit_row_rejected",
+            request_id=part[0].get("request_id"),
+            error_type=type(exc).__name__,
+            error=_describe(exc),
+        )
+
+    async def _backoff(self, failures: int) -> None:
+        delay = min(self._retry_max, RETRY_BASE_SECONDS * 2 ** min(failures - 1, 32))
+        delay *= random.uniform(0.5, 1.0)
+        if self._deadline is None:
+            # Woken early by stop(): shutdown should not sit out a long backoff.
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_requested.wait(), delay)
+            return
+        loop = asyncio.get_running_loop()
+        remaining = self._deadline - loop.time()
+        if remaining <= 0:
+            raise _ShutdownExpired
+        await asyncio.sleep(min(delay, remaining))
+        if self._deadline - loop.time() <= 0:
+            raise _ShutdownExpired
+
+    async def _replay(self) -> None:
+        """Commit the claimed spool files; each is deleted only once all of its rows are committed."""
+        for spool_file in list(self._replaying):
+            assert self._spool is not None  # files are only claimed with a spool
+            if await self._replay_file(spool_file):
+                await asyncio.to_thread(self._spool.finish, spool_file)
+            else:  # unreadable: left on disk for a later start
+                self._spool.release(spool_file)
+            self._replaying.remove(spool_file)
+
+    async def _replay_file(self, spool_file: SpoolFile) -> bool:
+        """Feed one file through the normal commit path a batch at a time; False if it became unreadable."""
+        replayed = 0
+        while True:
+            try:
+                rows, bad, offset = await asyncio.to_thread(spool_file.read, self._batch_size)
+            except OSError as exc:
+                log.error("audit_spool_unreadable", path=str(spool_file.path), error=str(exc))
+                return False
+            spool_file.offset = offset  # these rows are ours now: in _parts below, or counted as bad
+            if bad:
+                AUDIT_EVENTS_DROPPED.inc(bad)
+                log.error("audit_spool_lines_malformed", path=str(spool_file.path), lines=bad)
+            if not rows:  # read() only comes back empty at the end of the file
+                break
+            self._parts.append(rows)
+            self._in_flight += len(rows)
+            AUDIT_QUEUE_SIZE.set(self.pending)
+            await self._commit_parts()
+            replayed += len(rows)
+        log.info("audit_spool_replayed", path=str(spool_file.path), rows=replayed)
+        return True
+
+    # --- shutdown ---------------------------------------------------------------
+    async def _stop(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.time() + self._shutdown_timeout
+        self._stop_requested.set()
+        if self._task is None:  # never started: drain all the same (no spool was claimed)
+            self._task = asyncio.create_task(self._run(), name="audit-writer-drain")
+        task = self._task
+        done, _ = await asyncio.wait({task}, timeout=self._shutdown_timeout + CANCEL_GRACE_SECONDS)
+        if not done:
+            log.warning("audit_write_cancelled_at_shutdown", rows=self._in_flight)
+            task.cancel()
+            await asyncio.wait({task}, timeout=CANCEL_GRACE_SECONDS)
+        self._closed = True  # from here on enqueue refuses: nothing can slip in after the leftovers are taken
+        leftovers = [row for part in self._parts for row in part]
+        while not self._queue.empty():
+            leftovers.append(self._queue.get_nowait())
+        self._parts.clear()
+        self._in_flight = 0
+        tails, self._replaying = self._replaying, []
+        if leftovers or tails:
+            await self._save(leftovers, tails)
+        AUDIT_QUEUE_SIZE.set(self.pending)
+        self._warn_drops(force=True)
+
+    async def _save(self, rows: list[Row], tails: list[SpoolFile]) -> None:
+        if self._spool is None:
+            AUDIT_EVENTS_DROPPED.inc(len(rows))
+            log.error("audit_rows_lost", rows=len(rows), reason="database unavailable and no spool_path")
+            return
+        try:
+            count = await asyncio.to_thread(self._spool.append, rows, tails)
+        except OSError as exc:
+            AUDIT_EVENTS_DROPPED.inc(len(rows))
+            log.error("audit_rows_lost", rows=len(rows), reason="spool write failed", error=str(exc))
+            for tail in tails:  # still on disk, unlocked: a later start adopts them
+                tail.close()
+            return
+        AUDIT_EVENTS_SPOOLED.inc(count)
+        log.warning("audit_rows_spooled", rows=count, path=str(self._spool.path))
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    """The task is not meant to die before stop(); if it does, say so (stop() still spools the rows)."""
+    if not task.cancelled() and task.exception() is not None:
+        exc = task.exception()
+        log.error("audit_writer_crashed", error_type=type(exc).__name__, error=str(exc))
