@@ -1,0 +1,1 @@
+"""Dashboards-as-code: Grafana dashboards, provisioning and their validation, generated from Python."""

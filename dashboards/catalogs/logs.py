@@ -1,0 +1,27 @@
+"""The log-line contract and the Loki stream labels, as the LogQL checker sees them."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from app.observability.logging import LOG_FIELDS as APP_LOG_FIELDS
+
+ALLOY_STREAM_LABELS: Final = frozenset({"service", "level", "environment", "container"})
+"""Labels the Alloy pipeline sets on every stream (low cardinality). Everything else is a ``| json`` field.
+When the Alloy config generator lands, it should export this set and this constant should import it."""
+
+LOKI_SPECIAL_LABELS: Final = frozenset({"__error__", "__error_details__", "__line__"})
+
+LOG_FIELDS: Final[frozenset[str]] = frozenset(APP_LOG_FIELDS)
+"""Fields the app's JSON log lines carry (its contract); ``| json`` filters may use only these."""
+
+# Logger names and messages of the log-line contract (the brief the app implements).
+ACCESS_LOGGER: Final = "app.access"
+ACCESS_MESSAGE: Final = "http request"
+WS_LOGGER: Final = "app.ws"
+RATELIMIT_LOGGER: Final = "app.ratelimit"
+RATELIMIT_MESSAGE: Final = "rate limit exceeded"
+AUTH_LOGGER: Final = "app.auth"
+AUTH_MESSAGES: Final = ("authentication failed", "permission denied")
+ERROR_LEVELS: Final = ("error", "critical")
+LEVELS: Final = ("debug", "info", "warning", "error", "critical")

@@ -1,0 +1,191 @@
+"""The one configuration object every dashboard, query and provisioning file reads.
+
+Selectors, datasource uids, label values and SLO numbers live here and nowhere
+else (kubernetes-mixin style), so pointing the bundle at another job or
+datasource is a YAML override, not a search-and-replace.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class DsType(StrEnum):
+    """Grafana datasource plugin ids."""
+
+    PROMETHEUS = "prometheus"
+    LOKI = "loki"
+    POSTGRES = "grafana-postgresql-datasource"
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be applied; the message names the offending key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Datasources:
+    prometheus: str = "prometheus"
+    loki: str = "loki"
+    postgres_audit: str = "postgres-audit"
+
+
+@dataclass(frozen=True, slots=True)
+class Slo:
+    availability: float = 0.995
+    """Target ratio of non-5xx responses."""
+    latency_quantile: float = 0.95
+    """The quantile the latency objective is stated for (and per-endpoint panels show)."""
+    latency_p95_seconds: float = 0.25
+    """Latency objective at ``latency_quantile``; a bucket boundary of the latency histograms."""
+    audit_duration_ok_ms: float = 500.0
+    audit_duration_warn_ms: float = 1000.0
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    database: str = "app"
+    reader_user: str = "grafana_reader"
+    password_env: str = "GRAFANA_DB_PASSWORD"
+    host: str = "postgres:5432"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    prometheus_url: str = "http://prometheus:9090"
+    loki_url: str = "http://loki:3100"
+
+
+@dataclass(frozen=True, slots=True)
+class Loki:
+    """Loki single binary (loki/loki.yml) and its object-storage variant (loki/loki-s3.yml)."""
+
+    retention_period: str = "720h"
+    """Lines older than this are deleted by the compactor; must be a non-zero duration."""
+    ingestion_rate_mb: float = 4.0
+    ingestion_burst_size_mb: float = 8.0
+    per_stream_rate_limit_mb: float = 3.0
+    max_label_names_per_series: int = 8
+    """Alloy sets four stream labels and Loki adds `service_name`; anything beyond is a pipeline bug."""
+    storage: str = "filesystem"
+    """Backend of loki/loki.yml: `filesystem` (the `/loki` volume) or `s3`; loki-s3.yml is always `s3`."""
+    s3_endpoint: str = "minio:9000"
+    s3_bucket: str = "loki"
+    s3_region: str = "us-east-1"
+    s3_insecure: bool = True
+    """Plain HTTP to the endpoint (an in-cluster MinIO); false for AWS S3."""
+    memberlist_join: str = "loki-memberlist:7946"
+    """Ring peers of the scale-out variant (a headless service resolving to every Loki)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Images:
+    """Pinned image tags of docker-compose.yml (never `latest`)."""
+
+    app: str = "fastapi-observability-bundle:0.1.0"
+    postgres: str = "postgres:16.9"
+    keycloak: str = "quay.io/keycloak/keycloak:26.2.5"
+    prometheus: str = "prom/prometheus:v3.4.1"
+    alertmanager: str = "prom/alertmanager:v0.28.1"
+    loki: str = "grafana/loki:3.5.1"
+    alloy: str = "grafana/alloy:v1.9.1"
+    grafana: str = "grafana/grafana:11.6.2"
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """Host ports docker-compose publishes (on ``bind_address``); containers keep their defaults."""
+
+    bind_address: str = "127.0.0.1"
+    app: int = 8000
+    keycloak: int = 8080
+    prometheus: int = 9090
+    alertmanager: int = 9093
+    loki: int = 3100
+    alloy: int = 12345
+    grafana: int = 3000
+
+
+@dataclass(frozen=True, slots=True)
+class Stack:
+    """The runnable stack: Loki, Alloy, Keycloak realm, PostgreSQL init and docker-compose."""
+
+    loki: Loki = field(default_factory=Loki)
+    images: Images = field(default_factory=Images)
+    ports: Ports = field(default_factory=Ports)
+    app_environment: str = "demo"
+    """`ENVIRONMENT` of the app in compose (its `environment` log field and Loki label)."""
+    keycloak_realm: str = "demo"
+    keycloak_client_id: str = "authors-app"
+    app_db_user: str = "app"
+    """Owner of the audit database (`audit.database`); runs the migrations."""
+    keycloak_db: str = "keycloak"
+    """Database and role of Keycloak in the same PostgreSQL."""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    datasources: Datasources = field(default_factory=Datasources)
+    app_selector: str = 'job="fastapi-app"'
+    """Restricts the app's `job` variable; panels then filter on `$job`/`$instance`."""
+    keycloak_selector: str = 'job="keycloak"'
+    app_service: str = "fastapi-app"
+    """Value of the Loki `service` stream label the Alloy pipeline gives the app."""
+    environment: str = ""
+    """Loki `environment` label value to pin; empty means any."""
+    slo: Slo = field(default_factory=Slo)
+    audit: Audit = field(default_factory=Audit)
+    endpoints: Endpoints = field(default_factory=Endpoints)
+    dashboard_folder: str = "Observability bundle"
+    stack: Stack = field(default_factory=Stack)
+
+    def datasource_uids(self) -> dict[str, str]:
+        """Type of each provisioned datasource, keyed by uid (what panels may reference)."""
+        return {
+            self.datasources.prometheus: str(DsType.PROMETHEUS),
+            self.datasources.loki: str(DsType.LOKI),
+            self.datasources.postgres_audit: str(DsType.POSTGRES),
+        }
+
+
+def _merge(cls: type[Any], base: Any, data: Any, path: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path or 'config'}: expected a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        where = f" in {path}" if path else ""
+        raise ConfigError(f"unknown config key(s){where}: {', '.join(unknown)}; known: {', '.join(sorted(fields))}")
+    changes: dict[str, Any] = {}
+    for key, value in data.items():
+        current = getattr(base, key)
+        key_path = f"{path}.{key}" if path else key
+        if dataclasses.is_dataclass(current):
+            changes[key] = _merge(type(current), current, value, key_path)
+        elif isinstance(current, float) and type(value) in (int, float):
+            changes[key] = float(value)
+        elif type(value) is type(current):
+            changes[key] = value
+        else:
+            raise ConfigError(f"{key_path}: expected {type(current).__name__}, got {type(value).__name__}")
+    return dataclasses.replace(base, **changes)
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Defaults from code, overridden by a YAML file; unknown keys are an error, not ignored."""
+    config = Config()
+    if path is None:
+        return config
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    try:
+        return _merge(Config, config, data, "")
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc

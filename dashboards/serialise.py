@@ -1,0 +1,35 @@
+"""Serialisation in one place: sorted keys, two-space indent, trailing newline, no timestamps.
+
+Byte-for-byte stable output is what lets ``--check`` compare committed files
+with the code, so nothing here may depend on time, dict order or the machine.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+from grafanalib import core
+from grafanalib._gen import DashboardEncoder
+
+# Keys grafanalib's Dashboard still writes for pre-schema-14 Grafana; Grafana 11 ignores them.
+_LEGACY_DASHBOARD_KEYS = ("__inputs", "gnetId", "hideControls", "rows", "sharedCrosshair", "style")
+
+
+def dashboard_dict(dash: core.Dashboard) -> dict[str, Any]:
+    """The dashboard as plain JSON data (what is written, and what the validators read)."""
+    data: dict[str, Any] = json.loads(json.dumps(dash.to_json_data(), cls=DashboardEncoder))
+    for key in _LEGACY_DASHBOARD_KEYS:
+        data.pop(key, None)
+    return data
+
+
+def json_bytes(data: Any) -> bytes:
+    return (json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def yaml_bytes(data: Any, header: str = "") -> bytes:
+    body = yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000)
+    prefix = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
+    return (prefix + body).encode()

@@ -1,0 +1,107 @@
+"""LogQL checks: Loki's own grammar (node, ``tools/logql``) for syntax, Python for the contract.
+
+The node script parses the whole batch in one process and reports, per query,
+the stream-selector labels, the label-filter names (and whether a parser such
+as ``| json`` came before them), grouping labels, ``line_format`` fields and
+``unwrap`` fields. Here those names are checked against the labels Alloy sets
+and the fields the app logs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from dashboards.catalogs.logs import ALLOY_STREAM_LABELS, LOKI_SPECIAL_LABELS
+from dashboards.validate.variables import substitute
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "tools" / "logql" / "check.mjs"
+GRAMMAR = ROOT / "node_modules" / "@grafana" / "lezer-logql"
+
+
+class LogQLToolError(RuntimeError):
+    """The checker itself could not run (no node, no ``npm ci``): not a query problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    ok: bool
+    error: str | None
+    position: int | None
+    stream_labels: tuple[str, ...]
+    label_filters: tuple[tuple[str, bool], ...]
+    """(name, after a parser stage)"""
+    grouping: tuple[str, ...]
+    line_format_fields: tuple[str, ...]
+    unwrap: tuple[str, ...]
+    parsers: tuple[str, ...]
+
+
+def available() -> bool:
+    return shutil.which("node") is not None and GRAMMAR.is_dir()
+
+
+def parse_batch(queries: Sequence[str], *, node: str | None = None) -> list[Parsed]:
+    """Parse every query in one node process; Grafana variables are replaced by sentinels first."""
+    if not queries:
+        return []
+    node = node or shutil.which("node")
+    if node is None:
+        raise LogQLToolError("node is not installed (needed for the LogQL grammar check)")
+    if not GRAMMAR.is_dir():
+        raise LogQLToolError(f"{GRAMMAR.relative_to(ROOT)} missing: run `npm ci` in {ROOT}")
+    proc = subprocess.run(
+        [node, str(SCRIPT)], input=json.dumps([substitute(q) for q in queries]), capture_output=True,
+        text=True, cwd=ROOT, timeout=60, check=False,
+    )
+    if proc.returncode != 0:
+        raise LogQLToolError(f"LogQL checker failed ({proc.returncode}): {proc.stderr.strip()}")
+    return [
+        Parsed(
+            ok=r["ok"],
+            error=(r["error"] or {}).get("message"),
+            position=(r["error"] or {}).get("position"),
+            stream_labels=tuple(r["streamLabels"]),
+            label_filters=tuple((f["name"], f["afterParser"]) for f in r["labelFilters"]),
+            grouping=tuple(r["grouping"]),
+            line_format_fields=tuple(r["lineFormatFields"]),
+            unwrap=tuple(r["unwrap"]),
+            parsers=tuple(r["parsers"]),
+        )
+        for r in json.loads(proc.stdout)
+    ]
+
+
+def check(
+    parsed: Parsed, known_fields: Iterable[str], stream_labels: Iterable[str] = ALLOY_STREAM_LABELS
+) -> list[str]:
+    """Problems with one parsed query: syntax, stream labels outside Alloy's set, unknown fields."""
+    if not parsed.ok:
+        return [f"LogQL does not parse: {parsed.error}"]
+    streams = frozenset(stream_labels)
+    fields = frozenset(known_fields)
+    problems = [
+        f"stream selector uses label {label!r}, which Alloy does not set (allowed: {', '.join(sorted(streams))});"
+        " filter it after | json instead"
+        for label in parsed.stream_labels
+        if label not in streams
+    ]
+    for name, after_parser in parsed.label_filters:
+        if name in LOKI_SPECIAL_LABELS or name in streams:
+            continue
+        if not after_parser:
+            problems.append(f"label filter on {name!r} before any parser: only stream labels exist there")
+        elif name not in fields:
+            problems.append(f"field {name!r} in a | json filter is not a field the app logs")
+    extracted = fields if parsed.parsers else frozenset()
+    problems += [f"grouping label {name!r} is neither a stream label nor a logged field"
+                 for name in parsed.grouping if name not in streams | extracted | LOKI_SPECIAL_LABELS]
+    problems += [f"line_format uses {name!r}, which is not a logged field"
+                 for name in parsed.line_format_fields if name not in fields | streams]
+    problems += [f"unwrap of {name!r}, which is not a logged field" for name in parsed.unwrap if name not in fields]
+    return problems

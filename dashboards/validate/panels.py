@@ -1,0 +1,183 @@
+"""Walks generated dashboard JSON and runs every check on every query, panel and variable.
+
+Works on the JSON that is written (not on the Python objects), so what is
+checked is exactly what Grafana loads. Problems name dashboard, panel and
+problem, so a failing build says where to look.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from dashboards.catalogs import MetricCatalog
+from dashboards.catalogs.logs import ALLOY_STREAM_LABELS
+from dashboards.config import DsType
+from dashboards.house import Kind
+from dashboards.validate import logql, promql, sql
+from dashboards.validate.variables import LOKI_LABEL_VALUES, references
+
+ALLOWED_KINDS = frozenset(str(k) for k in Kind) | {"row"}
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One query of a dashboard: a panel target or a variable's query."""
+
+    dashboard: str
+    panel: str
+    ref_id: str
+    ds_type: str
+    ds_uid: str
+    expr: str
+    is_variable: bool = False
+    table: bool = False
+    instant: bool = False
+
+    @property
+    def label(self) -> str:
+        """How problems name it: ``panel 'Request rate' [A]`` or ``variable $job``."""
+        return f"variable ${self.panel}" if self.is_variable else f"panel {self.panel!r} [{self.ref_id}]"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    dashboard: str
+    panel: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.dashboard} / {self.panel}: {self.message}"
+
+
+@dataclass
+class Context:
+    """What the checks compare against; tests pass modified catalogs or field sets here."""
+
+    catalogs: Mapping[str, MetricCatalog]
+    """Dashboard uid -> catalog its PromQL must use; ``"*"`` is the fallback."""
+    log_fields: frozenset[str]
+    datasource_uids: Mapping[str, str]
+    """uid -> datasource type, as provisioned."""
+    stream_labels: frozenset[str] = ALLOY_STREAM_LABELS
+    logql_parser: Callable[[Sequence[str]], list[logql.Parsed]] | None = field(default=logql.parse_batch)
+    """``None`` skips the LogQL grammar (no node); the build always runs it."""
+
+    def catalog(self, dashboard: str) -> MetricCatalog:
+        return self.catalogs.get(dashboard) or self.catalogs["*"]
+
+
+def _panels(dashboard: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    for panel in dashboard.get("panels", []):
+        yield panel
+        yield from panel.get("panels", [])
+
+
+def targets(dashboard: Mapping[str, Any]) -> list[Target]:
+    uid = dashboard["uid"]
+    out: list[Target] = []
+    for panel in _panels(dashboard):
+        for t in panel.get("targets", []):
+            ds = t.get("datasource") or panel.get("datasource") or {}
+            expr = t.get("rawSql") if ds.get("type") == DsType.POSTGRES else t.get("expr")
+            out.append(Target(uid, panel.get("title", ""), t.get("refId", ""), ds.get("type", ""),
+                              ds.get("uid", ""), expr or "", table=t.get("format") == "table",
+                              instant=bool(t.get("instant")) or t.get("queryType") == "instant"))
+    for var in dashboard.get("templating", {}).get("list", []):
+        if var.get("type") == "query":
+            ds = var.get("datasource") or {}
+            query = var["query"] if isinstance(var["query"], str) else var["query"].get("query", "")
+            out.append(Target(uid, var["name"], "", ds.get("type", ""), ds.get("uid", ""), query, is_variable=True))
+    return out
+
+
+def _structure(dashboard: Mapping[str, Any], ctx: Context) -> Iterator[Problem]:
+    uid = dashboard["uid"]
+    for panel in _panels(dashboard):
+        title = panel.get("title", "")
+        kind = panel.get("type")
+        if kind not in ALLOWED_KINDS:
+            yield Problem(uid, title, f"panel type {kind!r} is not allowed (use {', '.join(sorted(ALLOWED_KINDS))})")
+        if kind == "row":
+            continue
+        if not (panel.get("description") or "").strip():
+            yield Problem(uid, title, "panel has no description")
+        if not panel.get("fieldConfig", {}).get("defaults", {}).get("unit"):
+            yield Problem(uid, title, "panel has no unit")
+        for key in ("maxDataPoints", "intervalFactor"):
+            if key in panel:
+                yield Problem(uid, title, f"legacy key {key!r} in panel JSON")
+        ds = panel.get("datasource") or {}
+        if ctx.datasource_uids.get(ds.get("uid")) != ds.get("type"):
+            yield Problem(uid, title, f"datasource {ds} is not provisioned ({dict(ctx.datasource_uids)})")
+    for var in dashboard.get("templating", {}).get("list", []):
+        ds = var.get("datasource")
+        if ds and ctx.datasource_uids.get(ds.get("uid")) != ds.get("type"):
+            yield Problem(uid, f"${var['name']}", f"datasource {ds} is not provisioned")
+        if var.get("type") == "query" and ds and ds.get("type") == DsType.POSTGRES and var.get("allValue"):
+            yield Problem(uid, f"${var['name']}", "SQL variables use Grafana's standard All, not a custom allValue")
+
+
+def _check_variables_defined(t: Target, defined: frozenset[str]) -> list[str]:
+    return [f"uses undefined variable ${name}" for name, _ in references(t.expr)
+            if name not in defined and not name.startswith("__")]  # $__ names are Grafana's
+
+
+def _check_sql(t: Target, variables: frozenset[str], sql_variables: frozenset[str]) -> list[str]:
+    problems = [f"variable {ref} must be written ${{name:sqlstring}} (quoted, quotes doubled)"
+                for ref in sql.unsafe_references(t.expr)]
+    used = {name for name, _ in references(t.expr)}
+    if not t.is_variable:
+        problems += [f"SQL panel ignores the dashboard variable ${name}" for name in sorted(sql_variables - used)]
+    sample = {name: ["x"] for name in variables}
+    try:
+        sql.render(t.expr, sample, sql.TimeRange.last(timedelta(hours=1), datetime(2024, 1, 1, tzinfo=UTC)))
+    except sql.SqlMacroError as exc:
+        problems.append(f"SQL macro/variable expansion failed: {exc}")
+    if not t.is_variable and t.expr.count("$__timeFilter(") + t.expr.count("$__unixEpochFilter(") == 0:
+        problems.append("SQL panel does not filter on the dashboard time range ($__timeFilter)")
+    return problems
+
+
+def _check_loki_variable(t: Target, ctx: Context) -> list[str]:
+    match = LOKI_LABEL_VALUES.match(t.expr)
+    if not match:
+        return [f"Loki variable query {t.expr!r} is not label_values(<label>)"]
+    if match.group(1) not in ctx.stream_labels:
+        return [f"label_values({match.group(1)}): not a stream label Alloy sets"]
+    return []
+
+
+def validate(dashboards: Mapping[str, Mapping[str, Any]], ctx: Context) -> list[Problem]:
+    """Every problem in every dashboard; an empty list means the build may write them."""
+    problems: list[Problem] = []
+    loki_targets: list[Target] = []
+    for uid, dashboard in dashboards.items():
+        problems += _structure(dashboard, ctx)
+        variables = dashboard.get("templating", {}).get("list", [])
+        defined = frozenset(v["name"] for v in variables)
+        sql_variables = frozenset(v["name"] for v in variables
+                                  if (v.get("datasource") or {}).get("type") == DsType.POSTGRES)
+        for t in targets(dashboard):
+            found = _check_variables_defined(t, defined)
+            if ctx.datasource_uids.get(t.ds_uid) != t.ds_type:
+                found.append(f"datasource uid {t.ds_uid!r} ({t.ds_type}) is not provisioned")
+            if t.ds_type == DsType.PROMETHEUS:
+                check = promql.check_label_values if t.is_variable else promql.check
+                found += check(t.expr, ctx.catalog(uid))
+            elif t.ds_type == DsType.POSTGRES:
+                found += _check_sql(t, defined, sql_variables)
+            elif t.ds_type == DsType.LOKI and t.is_variable:
+                found += _check_loki_variable(t, ctx)
+            elif t.ds_type == DsType.LOKI:
+                loki_targets.append(t)
+            else:
+                found.append(f"unknown datasource type {t.ds_type!r}")
+            problems += [Problem(t.dashboard, t.label, msg) for msg in found]
+    if ctx.logql_parser is not None and loki_targets:
+        for t, parsed in zip(loki_targets, ctx.logql_parser([t.expr for t in loki_targets]), strict=True):
+            problems += [Problem(t.dashboard, t.label, msg)
+                         for msg in logql.check(parsed, ctx.log_fields, ctx.stream_labels)]
+    return problems
