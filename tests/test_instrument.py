@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import httpx
@@ -112,3 +113,32 @@ def test_instrumenting_twice_is_refused(restore_logging):
     instrument(app, configure_logs=False)
     with pytest.raises(RuntimeError):
         instrument(app, configure_logs=False)
+
+
+async def test_a_log_sink_that_fails_never_fails_the_request(tmp_path, restore_logging):
+    app = FastAPI()
+
+    @app.get("/ok")
+    async def ok() -> dict:
+        return {"ok": True}
+
+    instrument(app, configure_logs=False)
+    broken = open(tmp_path / "gone.log", "wb")  # noqa: SIM115
+    configure_logging(stream=broken)
+    os.close(broken.fileno())  # every write now fails with EBADF
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        responses = [await client.get("/ok") for _ in range(3)]
+    assert [r.status_code for r in responses] == [200, 200, 200]
+
+
+def test_human_console_format_keeps_the_error_file_in_json(tmp_path, restore_logging):
+    import structlog
+
+    out = tmp_path / "console.log"
+    with open(out, "wb") as stream:
+        configure_logging(console_format="human", stream=stream, error_file=str(tmp_path / "errors.log"))
+        structlog.get_logger("app.human").error("disk on fire", request_id="human-1")
+    console = out.read_text()
+    assert "disk on fire" in console and not console.lstrip().startswith("{")
+    line = orjson.loads((tmp_path / "errors.log").read_bytes().splitlines()[-1])
+    assert line["message"] == "disk on fire" and line["logger"] == "app.human" and line["level"] == "error"

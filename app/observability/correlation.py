@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import os
+import random
 import re
 from typing import Final
 
 HEADER: Final = b"x-correlation-id"
 MAX_LENGTH: Final = 64
+_random = random.Random()
 _SAFE: Final = re.compile(rb"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 
 
 def new_id() -> str:
-    return os.urandom(16).hex()
+    """128 random bits as 32 hex digits. A correlation id is not a secret, so the
+    fast Mersenne Twister will do (no syscall per request, unlike ``os.urandom``)."""
+    return f"{_random.getrandbits(128):032x}"
 
 
 def accept(raw: bytes | None) -> str:

@@ -23,7 +23,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, MutableMapping
-from datetime import UTC, datetime
 from typing import IO, Any, Final
 
 import orjson
@@ -53,12 +52,18 @@ class LineSink:
     structlog, stdlib logging and threads never interleave mid-line."""
 
     def __init__(self, stream: IO[Any]) -> None:
+        self._stream = stream  # keeps the file (and so the descriptor) open
         self._fd = stream.fileno()
         self._lock = threading.Lock()
+        self.failed = 0
 
     def write(self, line: bytes) -> None:
-        with self._lock:
-            os.write(self._fd, line)
+        """Never raises: a log line that cannot be written must not fail the request."""
+        try:
+            with self._lock:
+                os.write(self._fd, line)
+        except OSError:
+            self.failed += 1
 
 
 class ErrorFile:
@@ -72,8 +77,11 @@ class ErrorFile:
         self._lock = threading.Lock()
 
     def write(self, line: bytes) -> None:
-        with self._lock:
-            self._file.write(line)
+        try:
+            with self._lock:
+                self._file.write(line)
+        except OSError:
+            pass  # a full disk must not fail the request; stdout still has the line
 
 
 class _State:
@@ -92,8 +100,19 @@ class _State:
 _state = _State()
 
 
+_second: tuple[int, str] = (-1, "")
+
+
 def _timestamp() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """ISO 8601 UTC with milliseconds; the date-time part is formatted once per second
+    (one tuple swap, so threads never see a torn value)."""
+    global _second
+    now = time.time()
+    whole = int(now)
+    cached = _second
+    if cached[0] != whole:
+        cached = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{cached[1]}.{int((now - whole) * 1000):03d}Z"
 
 
 def _add_static_fields(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
