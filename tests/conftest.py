@@ -7,6 +7,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 
+import httpx
 import pytest
 import structlog
 
@@ -63,4 +64,5 @@ def service() -> Iterator[tuple[AppProcess, Sent]]:
     """One real service process (SQLite, h11 so made-up methods reach the app) after the full traffic mix."""
     with AppProcess(http="h11") as app:
         sent = drive(app)
+        sent.scrape = httpx.get(f"{app.base_url}/metrics", timeout=10).text  # before other tests add traffic
         yield app, sent

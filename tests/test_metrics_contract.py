@@ -43,8 +43,8 @@ def test_every_catalog_family_is_exposed_with_its_type_and_labels(service):
 
 
 def test_traffic_fills_the_series_dashboards_read(service):
-    app, _ = service
-    exposed = families(scrape(app))
+    _, sent = service
+    exposed = families(sent.scrape)
 
     def total(name: str, sample_name: str, **labels: str) -> float:
         return sum(s.value for s in exposed[name].samples

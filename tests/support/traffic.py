@@ -27,6 +27,8 @@ class Sent:
     """request id of each WebSocket package -> (label, status_code in the reply)"""
     secrets: list[str] = field(default_factory=list)
     """Values that must never appear in logs or audit rows."""
+    scrape: str = ""
+    """``/metrics`` right after the traffic, for exact counts."""
 
 
 def rid() -> str:
