@@ -57,4 +57,7 @@ user_actions = sa.Table(
 def create_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         return create_async_engine(url, connect_args={"timeout": 30})
-    return create_async_engine(url, pool_size=10, max_overflow=5, pool_pre_ping=True)
+    # A hanging database must fail statements (and so be retried or reported), not block for ever.
+    return create_async_engine(
+        url, pool_size=10, max_overflow=5, pool_pre_ping=True, connect_args={"command_timeout": 15, "timeout": 10}
+    )

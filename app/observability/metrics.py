@@ -122,7 +122,8 @@ AUDIT_QUEUE_SIZE = Gauge(
 AUDIT_EVENTS_ENQUEUED = Counter("audit_events_enqueued_total", "Audit rows accepted into the queue.")
 AUDIT_EVENTS_WRITTEN = Counter("audit_events_written_total", "Audit rows committed to the database.")
 AUDIT_EVENTS_DROPPED = Counter(
-    "audit_events_dropped_total", "Audit rows refused because the queue was full (exact count)."
+    "audit_events_dropped_total",
+    "Audit rows lost (exact count): queue full, refused by the database for their content, or no spool at shutdown.",
 )
 AUDIT_EVENTS_SPOOLED = Counter(
     "audit_events_spooled_total", "Audit rows saved to the spool file because the database was down at shutdown."
