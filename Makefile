@@ -32,5 +32,10 @@ run: $(BIN)/.installed
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 
+bench: system-deps $(BIN)/.installed
+	command -v wrk >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -qq --no-install-recommends wrk; }
+	$(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/python benchmarks/run.py
+
 test: system-deps $(BIN)/.installed node_modules/.installed lint check
 	$(BIN)/pytest -q -rs

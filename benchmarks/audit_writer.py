@@ -1,0 +1,104 @@
+"""Audit writer throughput into a real PostgreSQL, against a naive one-INSERT-per-row writer.
+
+Starts a throwaway PostgreSQL cluster (Debian's binaries), builds the schema
+with the app's migrations, then
+- ours: enqueues N rows into ``AuditWriter`` and times until all are committed;
+- naive: one INSERT and one commit per row (what a request handler writing its
+  own audit row does), over the same engine.
+
+    .venv/bin/python benchmarks/audit_writer.py [--rows 50000] [--naive-rows 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app.db import create_engine, user_actions
+from app.migrations import upgrade_async
+from app.observability.audit import AuditEvent, AuditWriter
+from tests.support.postgres import PostgresServer
+
+
+def event(i: int) -> AuditEvent:
+    return AuditEvent(
+        timestamp=datetime.now(UTC), action_type="list_authors", resource=f"GET /api/authors?page={i}",
+        outcome="success", response_status=200, duration_ms=1.5, user_id="u-1", username="alice",
+        user_roles="get-authors", ip_address="127.0.0.1", user_agent="bench", request_id=f"bench-{i:08d}",
+        request_data={"limit": 10, "offset": i},
+    )
+
+
+async def ours(url: str, rows: int, batch: int) -> float:
+    engine = create_engine(url)
+    writer = AuditWriter(engine, queue_max_size=rows + 1, batch_size=batch, batch_timeout_seconds=0.05,
+                         retry_max_seconds=1, shutdown_timeout_seconds=60, spool_path=None)
+    await writer.start()
+    events = [event(i) for i in range(rows)]
+    start = time.perf_counter()
+    for e in events:
+        assert writer.enqueue(e)
+    while writer.pending:
+        await asyncio.sleep(0.005)
+    took = time.perf_counter() - start
+    await writer.stop()
+    await engine.dispose()
+    return rows / took
+
+
+async def naive(url: str, rows: int) -> float:
+    engine = create_engine(url)
+    start = time.perf_counter()
+    for i in range(rows):
+        e = event(i)
+        async with engine.begin() as conn:
+            await conn.execute(sa.insert(user_actions).values(
+                timestamp=e.timestamp, action_type=e.action_type, resource=e.resource, outcome=e.outcome,
+                response_status=e.response_status, duration_ms=e.duration_ms, user_id=e.user_id,
+                username=e.username, user_roles=e.user_roles, ip_address=e.ip_address, user_agent=e.user_agent,
+                request_id=e.request_id, request_data=e.request_data))
+    took = time.perf_counter() - start
+    await engine.dispose()
+    return rows / took
+
+
+async def amain(args: argparse.Namespace) -> None:
+    server = PostgresServer()
+    server.start()
+    try:
+        results = []
+        for name in ("bench_ours", "bench_naive"):
+            server.create_database(name)
+            await upgrade_async(server.url(name))
+        for batch in args.batch:
+            results.append((f"AuditWriter, batch {batch}", await ours(server.url("bench_ours"), args.rows, batch)))
+        naive_rate = await naive(server.url("bench_naive"), args.naive_rows)
+    finally:
+        server.destroy()
+    print("| writer | rows/s | vs naive |")
+    print("|---|---:|---:|")
+    for name, rate in results:
+        print(f"| {name} ({args.rows:,} rows) | {rate:,.0f} | {rate / naive_rate:.1f}x |")
+    print(f"| naive: one INSERT + commit per row ({args.naive_rows:,} rows) | {naive_rate:,.0f} | 1.0x |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument("--naive-rows", type=int, default=3_000)
+    parser.add_argument("--batch", type=int, action="append")
+    args = parser.parse_args()
+    args.batch = args.batch or [500, 2000]
+    asyncio.run(amain(args))
+
+
+if __name__ == "__main__":
+    main()

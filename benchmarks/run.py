@@ -1,0 +1,89 @@
+"""Every benchmark of the repository, one command: ``make bench``.
+
+1. request overhead under wrk (``overhead.py``): bare FastAPI, the peer
+   libraries and ours, interleaved round-robin in one run;
+2. in-process CPU per request (``asgi_overhead.py``);
+3. ``/metrics`` scrape time at the reference cardinality, 1 and 2 workers (``scrape.py``);
+4. audit writer throughput into PostgreSQL vs one INSERT per row (``audit_writer.py``);
+5. ``build_dashboards.py --check`` wall time.
+
+Results go to ``benchmarks/results/latest.md``; the README quotes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PY = sys.executable
+
+OVERHEAD_VARIANTS = [
+    "bare=variants/bare.py:app",
+    "instrumentator=variants/instrumentator.py:app",
+    "starlette_exporter=variants/starlette_exporter.py:app",
+    "full_naive=variants/full_naive.py:app",
+    f"ours=variants/ours.py:app@{ROOT}",
+    f"ours_audit=variants/ours_audit.py:app@{ROOT}",
+]
+
+
+def run(title: str, argv: list[str], env: dict[str, str] | None = None) -> str:
+    print(f"== {title}", flush=True)
+    start = time.monotonic()
+    proc = subprocess.run(argv, cwd=HERE, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    out = proc.stdout.strip()
+    if proc.returncode not in (0,):
+        out += f"\n\n(exit {proc.returncode})\n{proc.stderr.strip()[-2000:]}"
+    print(out, flush=True)
+    return f"## {title}\n\n{out}\n\n_{time.monotonic() - start:.0f} s_\n"
+
+
+def tables_only(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if line.startswith("|") or not line.startswith("["))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--duration", type=int, default=8)
+    parser.add_argument("--only", choices=["overhead", "asgi", "scrape", "audit", "build"], action="append")
+    args = parser.parse_args()
+    only = set(args.only or ["overhead", "asgi", "scrape", "audit", "build"])
+    (HERE / "results").mkdir(exist_ok=True)
+    sections = [
+        f"# Benchmark results\n\nMeasured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()} (`make bench`).\n"
+    ]
+    if "overhead" in only:
+        argv = [PY, "overhead.py", *[a for v in OVERHEAD_VARIANTS for a in ("-V", v)], "--rounds", str(args.rounds),
+                "--duration", str(args.duration), "--warmup", "2", "--scrapes", "20", "--json", "results/overhead.json"]
+        sections.append(tables_only(run("Request overhead under wrk (-t1 -c32, 1 uvicorn worker)", argv)))
+    if "asgi" in only:
+        sections.append(run("In-process CPU per request", [PY, "asgi_overhead.py", "--rounds", "7"]))
+    if "scrape" in only:
+        sections.append(run("/metrics scrape at the reference cardinality", [PY, "scrape.py"]))
+    if "audit" in only:
+        sections.append(run("Audit writer into PostgreSQL", [PY, "audit_writer.py"]))
+    if "build" in only:
+        start = time.perf_counter()
+        subprocess.run([PY, str(ROOT / "scripts/build_dashboards.py"), "--check"], check=True, capture_output=True)
+        took = time.perf_counter() - start
+        line = f"`build_dashboards.py --check` (every artifact, all static validation): {took:.2f} s wall"
+        print(line)
+        sections.append(f"## Generator\n\n{line}\n")
+    results = HERE / "results"
+    results.mkdir(exist_ok=True)
+    (results / "latest.md").write_text("\n".join(sections))
+    print(f"wrote {results / 'latest.md'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""Ours plus an audit row for every request, written by the batching AuditWriter.
+
+``BENCH_DATABASE_URL`` picks the database (default: a SQLite file in a temp dir);
+the writer's inserts run in the server process, so their CPU is paid here too.
+"""
+import contextlib
+import os
+import tempfile
+from collections.abc import AsyncIterator
+
+from _base import create_app, devnull_stream
+
+from app.db import create_engine
+from app.migrations import upgrade
+from app.observability import instrument
+from app.observability.audit import AuditWriter
+from app.observability.logging import configure_logging
+
+url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/bench.db"
+upgrade(url)
+writer = AuditWriter(
+    create_engine(url), queue_max_size=100_000, batch_size=1000, batch_timeout_seconds=0.5,
+    retry_max_seconds=5, shutdown_timeout_seconds=10, spool_path=None,
+)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(_app: object) -> AsyncIterator[None]:
+    await writer.start()
+    yield
+    await writer.stop()
+
+
+app = create_app()
+app.router.lifespan_context = lifespan
+instrument(app, audit=writer, configure_logs=False)
+configure_logging(stream=devnull_stream())
