@@ -12,9 +12,9 @@ import os
 
 import orjson
 from prometheus_client import REGISTRY, CollectorRegistry
-from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.exposition import choose_encoder, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
