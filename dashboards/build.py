@@ -19,7 +19,15 @@ from dashboards.registry import REGISTRY, Registry
 from dashboards.validate.logql import LogQLToolError
 
 ROOT = Path(__file__).resolve().parents[1]
-GENERATORS: tuple[str, ...] = ("dashboards.grafana",)
+GENERATORS: tuple[str, ...] = (
+    "dashboards.grafana",
+    "dashboards.loki",
+    "dashboards.alloy.artifacts",
+    "dashboards.keycloak_realm",
+    "dashboards.postgres_init",
+    "dashboards.compose",
+    "dashboards.prometheus.artifacts",
+)
 """Modules that register artifacts; add a generator here, the CLI stays as it is."""
 
 

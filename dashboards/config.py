@@ -129,11 +129,90 @@ class Stack:
 
 
 @dataclass(frozen=True, slots=True)
+class Prometheus:
+    """prometheus/prometheus.yml and its remote_write variant (dashboards/prometheus/scrape.py)."""
+
+    scrape_interval: str = "15s"
+    evaluation_interval: str = "15s"
+    app_scrape_interval: str = "15s"
+    keycloak_scrape_interval: str = "30s"
+    app_target: str = "app:8000"
+    keycloak_target: str = "keycloak:9000"
+    keycloak_metrics_path: str = "/metrics"
+    """Follows Keycloak's `--http-relative-path` (`/auth` gives `/auth/metrics`)."""
+    self_target: str = "localhost:9090"
+    alertmanager_target: str = "alertmanager:9093"
+    """Scraped as a job and the address alerts are sent to."""
+    alloy_target: str = "alloy:12345"
+    self_job: str = "prometheus"
+    alertmanager_job: str = "alertmanager"
+    alloy_job: str = "alloy"
+    app_metrics_token_file: str = ""
+    """Bearer token file for the app's scrape when its `METRICS_TOKEN` is set; empty: no auth."""
+    remote_write_url: str = "http://mimir:9009/api/v1/push"
+    """Mimir/Thanos-receive push URL of prometheus-remote-write.yml; empty: that variant writes nowhere."""
+    remote_write_tenant: str = ""
+    """`X-Scope-OrgID` header for a multi-tenant Mimir; empty: no header."""
+    cluster: str = "observability-bundle"
+    """`cluster` external label of the remote_write variant (tells senders apart in shared storage)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Alerting:
+    """Alert thresholds, SLO alerting and Alertmanager routing (dashboards/prometheus/)."""
+
+    runbook_base_url: str = "https://github.com/example-org/fastapi-observability-bundle/blob/main/prometheus/runbooks.md"
+    """Every alert's `runbook_url` is this plus `#<alertname in lower case>`."""
+    target_down_for: str = "5m"
+    error_ratio: float = 0.05
+    """5xx share of the app's requests over 5 m that warns."""
+    error_ratio_min_requests: int = 20
+    """Requests needed in those 5 m before the ratio means anything."""
+    rate_limit_hits_per_minute: float = 60.0
+    auth_failures_per_minute: float = 30.0
+    keycloak_failed_logins_per_minute: float = 12.0
+    keycloak_failed_login_ratio: float = 0.5
+    keycloak_min_logins: int = 20
+    """Login attempts needed in 5 m before the failed-login ratio means anything."""
+    keycloak_heap_warning: float = 0.8
+    keycloak_heap_critical: float = 0.9
+    keycloak_gc_overhead: float = 0.1
+    audit_queue_warning: int = 1000
+    audit_queue_critical: int = 5000
+    audit_stall_seconds: int = 300
+    slo_period_days: int = 30
+    slo_min_requests: int = 100
+    """Requests a burn-rate alert's long window must hold before it may fire (no 3 a.m. page for one error)."""
+    slo_excluded_endpoints: str = "/health"
+    """Regex of `endpoint` values outside the SLIs (probes); empty: none."""
+    pager_webhook_url: str = "http://alert-webhook:8080/pager"
+    ticket_webhook_url: str = "http://alert-webhook:8080/ticket"
+    webhook_url_dir: str = ""
+    """When set, receivers read their URL from `<dir>/pager` and `<dir>/ticket` (`url_file`, Alertmanager >= 0.26)."""
+    group_wait: str = "30s"
+    group_interval: str = "5m"
+    repeat_interval: str = "4h"
+
+
+class _Derived(str):
+    """A value computed from other fields: ``dataclasses.replace`` recomputes it instead of copying it."""
+
+    __slots__ = ()
+
+
+yaml.SafeDumper.add_representer(_Derived, yaml.representer.SafeRepresenter.represent_str)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     datasources: Datasources = field(default_factory=Datasources)
-    app_selector: str = 'job="fastapi-app"'
-    """Restricts the app's `job` variable; panels then filter on `$job`/`$instance`."""
-    keycloak_selector: str = 'job="keycloak"'
+    app_job: str = "fastapi-app"
+    """Scrape job of the app; every app rule and panel selects it."""
+    keycloak_job: str = "keycloak"
+    app_selector: str = ""
+    """Restricts the app's `job` variable; panels then filter on `$job`/`$instance`. Empty: `job="<app_job>"`."""
+    keycloak_selector: str = ""
+    """Empty: `job="<keycloak_job>"`."""
     app_service: str = "fastapi-app"
     """Value of the Loki `service` stream label the Alloy pipeline gives the app."""
     environment: str = ""
@@ -143,6 +222,16 @@ class Config:
     endpoints: Endpoints = field(default_factory=Endpoints)
     dashboard_folder: str = "Observability bundle"
     stack: Stack = field(default_factory=Stack)
+    prometheus: Prometheus = field(default_factory=Prometheus)
+    alerting: Alerting = field(default_factory=Alerting)
+
+    def __post_init__(self) -> None:
+        # Derived selectors follow their job through dataclasses.replace and YAML overrides;
+        # an explicitly set selector is kept as given.
+        for selector, job in (("app_selector", self.app_job), ("keycloak_selector", self.keycloak_job)):
+            current = getattr(self, selector)
+            if not current or isinstance(current, _Derived):
+                object.__setattr__(self, selector, _Derived(f'job="{job}"'))
 
     def datasource_uids(self) -> dict[str, str]:
         """Type of each provisioned datasource, keyed by uid (what panels may reference)."""
@@ -169,7 +258,7 @@ def _merge(cls: type[Any], base: Any, data: Any, path: str) -> Any:
             changes[key] = _merge(type(current), current, value, key_path)
         elif isinstance(current, float) and type(value) in (int, float):
             changes[key] = float(value)
-        elif type(value) is type(current):
+        elif type(value) is type(current) or (isinstance(current, str) and type(value) is str):
             changes[key] = value
         else:
             raise ConfigError(f"{key_path}: expected {type(current).__name__}, got {type(value).__name__}")

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Final
 
 from app.observability.logging import LOG_FIELDS as APP_LOG_FIELDS
+from dashboards.alloy.pipeline import STREAM_LABELS
 
-ALLOY_STREAM_LABELS: Final = frozenset({"service", "level", "environment", "container"})
-"""Labels the Alloy pipeline sets on every stream (low cardinality). Everything else is a ``| json`` field.
-When the Alloy config generator lands, it should export this set and this constant should import it."""
+ALLOY_STREAM_LABELS: Final = STREAM_LABELS
+"""Labels the Alloy pipeline (dashboards/alloy/pipeline.py) sets on every stream (low cardinality), checked
+against the rendered alloy/config.alloy at build time. Everything else is a ``| json`` field."""
 
 LOKI_SPECIAL_LABELS: Final = frozenset({"__error__", "__error_details__", "__line__"})
 

@@ -150,6 +150,19 @@ class PrometheusServer:
             )
             self.wait_for(f'min(up{{job="{job}"}}) == 1', timeout=timeout, what=f"job {job} up")
 
+    def wait_more_scrapes(self, scrapes: int = 4, timeout: float = 60.0) -> None:
+        """``scrapes`` more scrapes of every job from now on: every series that exists now, the newest included
+        (a first 5xx), then holds that many more samples.
+
+        A range query evaluates ``rate()`` at steps up to its end; with 4 more samples at a 1 s interval the
+        second one lies at least 2 s in the past, so even the last step of a 2 s-step query has a value.
+        """
+        exprs = {job: f'count_over_time(up{{job="{job}"}}[1h])' for job in self.jobs}
+        before = {job: sum(value(s) for s in self.query(expr)) for job, expr in exprs.items()}  # all jobs at once
+        for job, expr in exprs.items():
+            self.wait_for(expr, lambda r, n=before[job] + scrapes: len(r) == 1 and value(r[0]) >= n,
+                          timeout=timeout, what=f"{scrapes} more scrapes of job {job}")
+
     def _targets(self) -> Any:
         try:
             with urllib.request.urlopen(f"{self.url}/api/v1/targets", timeout=5) as response:
