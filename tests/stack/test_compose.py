@@ -62,7 +62,7 @@ def test_every_service_is_pinned_healthchecked_and_waits_for_healthy_dependencie
         for dep, how in svc.get("depends_on", {}).items():
             assert how == {"condition": "service_healthy"}, (name, dep)
     roots = {n for n, s in services.items() if not s.get("depends_on")}
-    assert roots == {"postgres", "alertmanager", "loki"}
+    assert roots == {"postgres", "alert-webhook", "loki"}
     assert compose.check(data, Config()) == []
 
 
