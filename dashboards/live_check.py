@@ -4,7 +4,8 @@ Static checks prove a query is well-formed; only a live run proves it returns
 data. Variables are resolved the way Grafana does with "All" selected (query
 variables run their own query; custom All values are used as they are), then
 each target runs directly on Prometheus, Loki and PostgreSQL, or through
-Grafana's ``/api/ds/query``. Panels with errors or no data are reported.
+Grafana's ``/api/ds/query``. Panels with errors or no data are reported; a
+series whose every value is NaN (``0/0``) is no data, as Grafana draws nothing.
 """
 
 from __future__ import annotations
@@ -132,8 +133,7 @@ class DirectRunner:
             body = _get(base, f"{prefix}/query_range", params)
         if body.get("status") != "success":
             raise QueryError(str(body.get("error") or body))
-        result = body["data"]["result"]
-        return len(result) if isinstance(result, list) else 1
+        return _with_values(body["data"])
 
     def label_values(self, target: Target, selector: str | None, label: str, window: Window) -> list[str]:
         base = self._base(target)
@@ -160,6 +160,23 @@ class DirectRunner:
                 return list(cur.fetchall())
         except psycopg2.Error as exc:
             raise QueryError(str(exc).strip().splitlines()[0]) from exc
+
+
+def _is_value(value: Any) -> bool:
+    """A sample Grafana can draw: NaN (``0/0``, a ratio of nothing) shows as an empty panel, not as data."""
+    return value is not None and str(value).lower() != "nan"
+
+
+def _with_values(data: Mapping[str, Any]) -> int:
+    """Series (or log streams) in a Prometheus/Loki answer that hold at least one drawable sample."""
+    result, kind = data["result"], data.get("resultType")
+    if kind == "matrix":
+        return sum(1 for series in result if any(_is_value(v) for _, v in series.get("values", [])))
+    if kind == "vector":
+        return sum(1 for sample in result if _is_value(sample["value"][1]))
+    if kind == "scalar":
+        return int(_is_value(result[1]))
+    return len(result) if isinstance(result, list) else 1
 
 
 def _sql_range(window: Window) -> sql.TimeRange:
@@ -201,7 +218,7 @@ class GrafanaRunner:
 
     def run(self, target: Target, query: str, window: Window) -> int:
         frames = self._query(target, query, window)
-        return sum(1 for f in frames if any(len(v) for v in f.get("data", {}).get("values", [])))
+        return sum(1 for f in frames if _frame_has_values(f))
 
     def label_values(self, target: Target, selector: str | None, label: str, window: Window) -> list[str]:
         proxy = f"{self.url.rstrip('/')}/api/datasources/proxy/uid/{target.ds_uid}"
@@ -215,6 +232,14 @@ class GrafanaRunner:
         frames = self._query(target, query, window)
         values = frames[0]["data"]["values"][0] if frames and frames[0].get("data", {}).get("values") else []
         return [str(v) for v in values]
+
+
+def _frame_has_values(frame: Mapping[str, Any]) -> bool:
+    """A frame with a drawable value outside its time field (Grafana sends NaN as null)."""
+    fields = frame.get("schema", {}).get("fields", [])
+    values = frame.get("data", {}).get("values", [])
+    return any(_is_value(v) for i, column in enumerate(values)
+               if not (i < len(fields) and fields[i].get("type") == "time") for v in column)
 
 
 # --- variables -------------------------------------------------------------------------------------------
