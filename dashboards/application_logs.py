@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from grafanalib import core
 
-from app.observability.metrics import HTTP_METHODS, HTTP_REQUESTS
+from app.observability.metrics import HTTP_METHODS, HTTP_REQUESTS, OTHER_METHOD
 from dashboards import house as h
 from dashboards import uids
 from dashboards.catalogs.app import series_name
@@ -70,7 +70,7 @@ def variables(cfg: Config) -> list[h.Variable]:
         h.query_variable("level", "Level", lk, q.level_values(cfg), all_value=ANY_STREAM),
         h.textbox("user_id", "User id"),
         h.query_variable("endpoint", "Endpoint", prom, label_values(requests, "endpoint"), all_value=MATCH_ALL),
-        h.custom_variable("method", "Method", sorted(HTTP_METHODS), all_value=MATCH_ALL),
+        h.custom_variable("method", "Method", [*sorted(HTTP_METHODS), OTHER_METHOD], all_value=MATCH_ALL),
         h.query_variable("status_code", "Status", prom, label_values(requests, "status_code"),
                          all_value=MATCH_ALL),
         h.textbox("request_id", "Request id"),
