@@ -24,6 +24,7 @@ import yaml
 from dashboards.config import Config
 from dashboards.prometheus import alertmanager
 from dashboards.prometheus.artifacts import alertmanager_yml
+from tests.support import process
 from tests.support.binaries import free_port, require, which
 
 CFG = Config()
@@ -101,29 +102,16 @@ class AlertmanagerServer:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> AlertmanagerServer:
-        self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=self.log_path.open("wb"))
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
-                    if response.status == 200:
-                        return self
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.__exit__(None, None, None)
-                raise RuntimeError(f"Alertmanager did not start:\n{self.log()[-3000:]}")
-            time.sleep(0.1)
+        try:
+            self.proc = process.start_ready(self.argv, f"{self.url}/-/ready", self.log_path, "Alertmanager")
+        except RuntimeError:
+            shutil.rmtree(self.root, ignore_errors=True)
+            raise
+        return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        process.stop(self.proc)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def log(self) -> str:

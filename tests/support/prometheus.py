@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from tests.support import process
 from tests.support.binaries import free_port, which
 
 Vector = list[dict[str, Any]]
@@ -72,32 +73,15 @@ class PrometheusServer:
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self, timeout: float = 30.0) -> PrometheusServer:
-        self.proc = subprocess.Popen(
+        self.proc = process.start_ready(
             [self.binary, f"--config.file={self.root / 'prometheus.yml'}", f"--storage.tsdb.path={self.root / 'data'}",
              f"--web.listen-address=127.0.0.1:{self.port}"],
-            stdout=subprocess.DEVNULL, stderr=self.log_path.open("wb"),
+            f"{self.url}/-/ready", self.log_path, "Prometheus", timeout,
         )
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
-                    if response.status == 200:
-                        return self
-            except (OSError, urllib.error.URLError):
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"Prometheus did not become ready:\n{self.log()[-3000:]}")
-            time.sleep(0.1)
+        return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        process.stop(self.proc)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> PrometheusServer:
