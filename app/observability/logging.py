@@ -95,6 +95,8 @@ class _State:
         self.shipper: Callable[[str, str], None] | None = None
         self.human: Callable[[WrappedLogger, str, EventDict], str] | None = None
         self.min_level = 20
+        self.access_suffix = b"}\n"
+        """``,"logger":...}`` + newline: the access line's constant fields, serialised once."""
 
 
 _state = _State()
@@ -278,6 +280,7 @@ def configure_logging(
     _state.sink = LineSink(stream or sys.stdout)
     _state.errors = ErrorFile(error_file) if error_file else None
     _state.min_level = logging.getLevelName(level.upper())
+    _state.access_suffix = b"," + orjson.dumps(_access_constants())[1:] + b"\n"
     if not _state.json_console:
         _state.human = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
     if loki_url:
@@ -310,28 +313,31 @@ def configure_logging(
 def access_log(fields: dict[str, Any], level: str = "info") -> None:
     """The per-request line: same fields as any other line, built without the processor chain.
 
+    The fields that never change (logger, message, environment, service, call
+    site) are serialised once by ``configure_logging`` and appended as bytes.
     ``fields`` is owned by the caller and consumed here.
     """
     if LEVELS[level] < _state.min_level:
         return
     fields["timestamp"] = _timestamp()
     fields["level"] = level
-    fields["logger"] = ACCESS_LOGGER
-    fields["message"] = "http request"
-    fields.update(_state.static)
-    fields.update(_ACCESS_CALLSITE)
     if not _state.json_console and _state.human is not None:
-        _emit(orjson.dumps(fields, option=orjson.OPT_APPEND_NEWLINE), level,
+        fields.update(_access_constants())
+        _emit(orjson.dumps(fields, default=str, option=orjson.OPT_APPEND_NEWLINE), level,
               _state.human(None, level, {"event": fields.pop("message"), **fields}))
         return
-    _emit(orjson.dumps(fields, default=str, option=orjson.OPT_APPEND_NEWLINE), level)
+    _emit(orjson.dumps(fields, default=str)[:-1] + _state.access_suffix, level)
 
 
-_ACCESS_CALLSITE: Final = {
-    "module": "logging",
-    "function": "access_log",
-    "line": access_log.__code__.co_firstlineno,
-}
+def _access_constants() -> dict[str, Any]:
+    return {
+        "logger": ACCESS_LOGGER,
+        "message": "http request",
+        **_state.static,
+        "module": "logging",
+        "function": "access_log",
+        "line": access_log.__code__.co_firstlineno,
+    }
 
 
 def monotonic_ms(start: float) -> float:
