@@ -20,7 +20,7 @@ node_modules/.installed: package.json package-lock.json
 system-deps:
 	bash scripts/install_system_deps.sh
 
-build: $(BIN)/.installed
+build: $(BIN)/.installed node_modules/.installed
 	$(BIN)/python scripts/build_dashboards.py
 
 check: $(BIN)/.installed node_modules/.installed
