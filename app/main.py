@@ -19,6 +19,7 @@ from app.db import create_engine
 from app.limits import BodySizeLimit
 from app.observability import instrument
 from app.observability.audit import AuditWriter
+from app.observability.audit_verifier import AuditMaintenance
 from app.observability.logging import configure_logging
 from app.ratelimit import SlidingWindowLimiter
 from app.routes import authors, health, ws
@@ -55,9 +56,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             shutdown_timeout_seconds=settings.audit_shutdown_timeout_seconds,
             spool_path=settings.audit_spool_path,
             request_data_max_bytes=settings.audit_request_data_max_bytes,
+            hmac_key=settings.audit_key(),
         )
         if settings.audit_enabled
         else None
+    )
+    maintenance = AuditMaintenance(
+        engine,
+        hmac_key=settings.audit_key(),
+        verify_interval_seconds=settings.audit_verify_interval_seconds,
+        retention_days=settings.audit_retention_days,
     )
     limiters = [
         SlidingWindowLimiter("ip", settings.rate_limit_ip_per_minute, settings.rate_limit_ip_burst),
@@ -72,11 +80,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await upgrade_async(settings.database_url)
         if writer is not None:
             await writer.start()
+            maintenance.start()
         sweeper = asyncio.create_task(_sweep(limiters))
         try:
             yield
         finally:
             sweeper.cancel()
+            await maintenance.stop()
             if writer is not None:
                 await writer.stop()
             await app.state.token_verifier.aclose()
@@ -90,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.audit_writer = writer
+    app.state.audit_maintenance = maintenance
     app.state.token_verifier = build_verifier(settings)
     app.state.ip_limiter, app.state.user_limiter = limiters
     app.state.ws_registry = ws.ConnectionRegistry()

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 VAR_DIR = Path("var")
@@ -63,6 +63,19 @@ class Settings(BaseSettings):
         description="Rows the database could not take by shutdown are kept here and replayed at start.",
     )
     audit_request_data_max_bytes: int = Field(4096, ge=0, description="Cap of the redacted `request_data` JSON.")
+    audit_hmac_key: SecretStr | None = Field(
+        None,
+        description="Key of the `user_actions` hash chain (HMAC-SHA-256); unset: plain SHA-256, which anyone able "
+        "to write the table can recompute. Same key for the app, the migrations and `scripts/audit.py`.",
+    )
+    audit_verify_interval_seconds: float = Field(
+        60.0, ge=0, description="Seconds between incremental checks of the audit hash chain (`audit_chain_*` "
+        "metrics); 0: off."
+    )
+    audit_retention_days: int = Field(
+        0, ge=0, description="Delete audit rows older than this, hourly, leaving a signed checkpoint (PostgreSQL: "
+        "as role `audit_retention`); 0: keep for ever."
+    )
 
     # auth
     auth_jwks_url: str | None = Field(
@@ -96,6 +109,14 @@ class Settings(BaseSettings):
     ws_max_connections_per_user: int = Field(5, ge=1, description="Concurrent WebSocket connections per user.")
     ws_messages_per_minute: int = Field(60, ge=1, description="WebSocket messages per connection per minute.")
     ws_max_message_bytes: int = Field(16 * 1024, ge=1, description="Larger WebSocket frames are refused.")
+
+    @field_validator("audit_hmac_key", mode="before")
+    @classmethod
+    def _empty_key_is_no_key(cls, value: object) -> object:
+        return None if value == "" else value
+
+    def audit_key(self) -> str | None:
+        return self.audit_hmac_key.get_secret_value() if self.audit_hmac_key else None
 
 
 @lru_cache(maxsize=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import attr
 from grafanalib import core
 
 from dashboards import house as h
@@ -90,6 +91,48 @@ def _events(cfg: Config) -> h.Section:
     ])
 
 
+CHAIN_STATES = {0: ("intact", "green"), 1: ("BROKEN", "red")}
+
+
+def chain_status(obs: h.Observable, width: int = 6) -> h.HousePanel:
+    """A stat that says intact / BROKEN instead of 0 / 1 (also on ``fastapi-metrics``)."""
+    mappings = [{"type": "value", "options": {
+        str(value): {"text": text, "color": color, "index": i}
+        for i, (value, (text, color)) in enumerate(CHAIN_STATES.items())}}]
+    panel = h.stat(obs, width=width, text_mode="value")
+    return attr.evolve(panel, defaults={**panel.defaults, "mappings": mappings})
+
+
+def _integrity(cfg: Config) -> h.Section:
+    """From Prometheus: the app's periodic verifier of the hash chain (``scripts/audit.py verify`` for detail)."""
+    prom = h.prometheus(cfg)
+    return h.Section("Integrity (hash chain)", [
+        chain_status(h.observe(
+            "Chain status", "Last periodic verification of the audit hash chain: intact, or BROKEN when a row was "
+            "edited, deleted, reordered or inserted outside the app. scripts/audit.py verify names the row.",
+            "none", prom, h.Query(q.chain_broken(cfg), instant=True), thresholds=h.Thresholds.of("green", (1, "red")))),
+        h.stat(h.observe(
+            "Unverified rows", "Rows written (chain head) but not yet verified; drains every verification interval.",
+            "short", prom, q.chain_unverified_rows(cfg), thresholds=h.Thresholds.of("green", (10_000, "orange"))),
+            width=6),
+        h.stat(h.observe(
+            "Since last verification", "Seconds since the periodic verifier last finished; it runs every "
+            "AUDIT_VERIFY_INTERVAL_SECONDS.", "s", prom, q.chain_last_verification_age(cfg),
+            thresholds=h.Thresholds.of("green", (600, "orange"))), width=6),
+        h.stat(h.observe(
+            "Failed verifications", "Verification runs that found tampering (broken) or could not read the "
+            "database (error), in the last interval.", "short", prom,
+            h.Query(q.chain_failed_verifications(cfg), legend="{{result}}"),
+            thresholds=h.Thresholds.of("green", (1, "red"))), width=6),
+        h.timeseries(h.observe(
+            "Rows written vs verified", "Highest seq written to the chain and highest seq the verifier found "
+            "intact: the lines meet after each verification.", "short", prom,
+            h.Query(q.chain_written_seq(cfg), legend="written"), h.Query(q.chain_verified_seq(cfg),
+                                                                         legend="verified")),
+            width=24, height=6, min_zero=False),
+    ])
+
+
 def variables(cfg: Config) -> list[h.Variable]:
     """Multi-select with Grafana's standard All (no custom allValue), so ``:sqlstring`` lists every value."""
     pg = h.postgres(cfg)
@@ -103,8 +146,9 @@ def variables(cfg: Config) -> list[h.Variable]:
 def build(cfg: Config) -> core.Dashboard:
     return h.dashboard(
         UID, "Audit logs",
-        "Audit trail of the API from PostgreSQL user_actions (read-only user). Every panel honours every variable.",
-        [_overview(cfg), _breakdown(cfg), _events(cfg)],
+        "Audit trail of the API from PostgreSQL user_actions (read-only user); every SQL panel honours every "
+        "variable. The integrity row (Prometheus) is the hash chain's verification status.",
+        [_integrity(cfg), _overview(cfg), _breakdown(cfg), _events(cfg)],
         variables(cfg), tags=("audit", "observability-bundle"), time_from="now-6h", refresh="1m",
         links=[h.Link("Application logs", f"/d/{uids.LOGS}"), h.Link("FastAPI service", f"/d/{uids.FASTAPI}")],
     )

@@ -6,6 +6,7 @@ from grafanalib import core
 
 from dashboards import house as h
 from dashboards import uids
+from dashboards.audit_logs import chain_status
 from dashboards.config import Config
 from dashboards.queries import fastapi as q
 
@@ -143,6 +144,14 @@ def _audit(cfg: Config) -> h.Section:
         h.timeseries(h.observe(
             f"Batch latency p{round(cfg.slo.latency_quantile * 100)}", "Time to write one batch of audit rows.",
             "s", prom, h.Query(q.audit_batch_latency(cfg), legend="batch"))),
+        chain_status(h.observe(
+            "Audit chain", "Last periodic verification of the audit hash chain (details on the audit dashboard).",
+            "none", prom, h.Query(q.audit_chain_broken(cfg), instant=True), thresholds=bad), width=8),
+        h.stat(h.observe("Unverified audit rows", "Rows written to the hash chain but not yet verified.", "short",
+                         prom, q.audit_chain_unverified(cfg), thresholds=h.Thresholds.of("green", (10_000, "orange"))),
+               width=8),
+        h.stat(h.observe("Rows pruned", "Audit rows deleted by retention in the last interval, under a signed "
+                         "checkpoint.", "short", prom, q.audit_pruned(cfg)), width=8),
     ])
 
 

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 
 import app.observability.audit as audit
-from app.db import create_engine
+from app.db import create_engine, user_actions
 from app.migrations import upgrade_async
 from app.observability.audit import AuditWriter, is_row_error
 from app.observability.audit_spool import COLUMNS, Row, Spool, decode_row, encode_row
@@ -418,6 +418,12 @@ def _asyncpg_client_error(cls: type[Exception]) -> sa.exc.DBAPIError:
         (sa.exc.DBAPIError("INSERT ...", {}, _Orig("42501")), False),  # permission denied
         (OSError("network unreachable"), False),
         (TimeoutError(), False),
+        (audit.UnhashableRow("JSONEncodeError"), True),
+        (audit.ChainHeadMissing("no head"), False),  # not migrated: the database's state
+        # Someone put a row at the head's next seq: the rows are fine, the chain is not. Never dropped.
+        (sa.exc.IntegrityError("INSERT ...", {}, Exception('duplicate key value violates unique constraint '
+                                                           '"ix_user_actions_seq"')), False),
+        (sa.exc.IntegrityError("INSERT ...", {}, Exception("UNIQUE constraint failed: user_actions.seq")), False),
     ],
 )
 def test_only_content_errors_are_blamed_on_rows(exc: BaseException, blamed_on_rows: bool) -> None:
@@ -431,3 +437,35 @@ def test_error_descriptions_carry_no_row_contents() -> None:
     assert "99999999999" not in described and "query argument $3" in described
     stmt = sa.exc.IntegrityError("INSERT INTO user_actions ...", {"user_agent": "secret-ua"}, Exception("check"))
     assert audit._describe(stmt) == "check"
+
+
+async def test_a_row_planted_at_the_next_seq_blocks_the_writer_loudly_but_loses_nothing(sqlite_url: str) -> None:
+    """A seq conflict is the chain's state, not the rows': retried whole, never bisected and dropped."""
+    await upgrade_async(sqlite_url)
+    eng = create_engine(sqlite_url)
+    writer = writer_for(eng, retry_max_seconds=0.05)
+    try:
+        writer.enqueue(event(0))
+        await writer.start()
+        await wait_until(lambda: writer.pending == 0, what="the first row")
+        async with eng.begin() as conn:  # seq 2 taken behind the writer's back
+            await conn.execute(user_actions.insert().values(
+                timestamp=datetime.now(UTC), action_type="x", resource="/x", outcome="success",
+                response_status=200, duration_ms=1.0, seq=2, prev_hash="0" * 64, row_hash="0" * 64))
+        metrics = Metrics()
+        sent = [event(i) for i in range(1, 4)]
+        with capture_logs() as logs:
+            for e in sent:
+                writer.enqueue(e)
+            await wait_until(lambda: metrics.delta()["failures"] >= 3, what="conflicting attempts")
+        assert writer.pending == 3 and metrics.delta()["dropped"] == 0
+        conflicts = [e for e in logs if e["event"] == "audit_chain_conflict"]
+        assert conflicts and all(e["log_level"] == "error" and e["action"] == "retry" for e in conflicts)
+        async with eng.begin() as conn:  # the operator removes the planted row
+            await conn.execute(user_actions.delete().where(user_actions.c.request_id.is_(None)))
+        await wait_until(lambda: writer.pending == 0, what="recovery")
+        await writer.stop()
+        rows = await fetch_rows(eng)
+        assert [(r["seq"], r["request_id"]) for r in rows][1:] == [(i + 2, e.request_id) for i, e in enumerate(sent)]
+    finally:
+        await eng.dispose()

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.audit_chain import GENESIS
 from app.db import create_engine, user_actions
 from app.migrations import upgrade_async
 from app.observability.audit import (
@@ -192,7 +193,10 @@ async def test_every_column_round_trips(engine: AsyncEngine) -> None:
 
     rows = await fetch_rows(engine)
     assert len(rows) == 3
-    for row, sent in zip(rows, (full, naive, minimal), strict=True):
+    prev_hash = GENESIS
+    for seq, (row, sent) in enumerate(zip(rows, (full, naive, minimal), strict=True), start=1):
+        assert (row.pop("seq"), row.pop("prev_hash")) == (seq, prev_hash)  # the chain, in commit order
+        prev_hash = row.pop("row_hash")
         ts = row.pop("timestamp")
         assert (ts if ts.tzinfo else ts.replace(tzinfo=UTC)) == (
             sent.timestamp if sent.timestamp.tzinfo else sent.timestamp.replace(tzinfo=UTC)

@@ -10,6 +10,7 @@ notices such a column.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import subprocess
 import sys
 import threading
@@ -32,7 +33,8 @@ from app import db
 from app.migrations import SCRIPT_LOCATION, _config, async_url, upgrade, upgrade_async
 
 REPO = Path(__file__).resolve().parent.parent
-HEAD = "0001"
+HEAD = "0002"
+TABLES = {"authors", "user_actions", "audit_chain_head", "audit_checkpoints"}
 Schema = dict[str, dict[str, Any]]
 
 
@@ -134,7 +136,7 @@ async def migrated_url(database_url: str) -> AsyncIterator[str]:
 async def test_migrated_schema_matches_app_db(migrated_url: str) -> None:
     reflected = await inspect_db(migrated_url, reflected_schema)
     assert reflected == declared_schema(db.metadata)
-    assert set(reflected) == {"authors", "user_actions"}
+    assert set(reflected) == TABLES
     assert await inspect_db(migrated_url, lambda c: alembic_diff(c, db.metadata)) == []
 
 
@@ -178,7 +180,7 @@ def test_sync_upgrade_outside_an_event_loop(sqlite_url: str) -> None:
     upgrade(sqlite_url)
     upgrade(sqlite_url)
     tables = asyncio.run(inspect_db(sqlite_url, lambda c: sa.inspect(c).get_table_names()))
-    assert set(tables) == {"alembic_version", "authors", "user_actions"}
+    assert set(tables) == {"alembic_version", *TABLES}
 
 
 async def test_sync_upgrade_from_inside_a_running_loop(sqlite_url: str) -> None:
@@ -239,7 +241,7 @@ def test_sync_driver_urls_map_to_the_async_drivers() -> None:
 def test_revisions_form_one_hand_written_chain() -> None:
     scripts = ScriptDirectory.from_config(_config())
     assert scripts.get_heads() == [HEAD]
-    assert [r.revision for r in scripts.walk_revisions()] == [HEAD]
+    assert [r.revision for r in scripts.walk_revisions()] == [HEAD, "0001"]
     assert Path(scripts.get_revision(HEAD).path).parent == SCRIPT_LOCATION / "versions"
 
 
@@ -251,3 +253,46 @@ async def test_downgrade_to_base_and_back(database_url: str) -> None:
     assert set(tables) <= {"alembic_version"}
     await upgrade_async(database_url)
     assert await inspect_db(database_url, reflected_schema) == declared_schema(db.metadata)
+
+
+# --- 0002: the audit hash chain ----------------------------------------------------------------
+async def test_rows_written_before_the_chain_are_chained_in_id_order(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Upgrading a database with audit rows chains them (with the key in the environment), and they verify."""
+    from app.audit_chain import GENESIS, Hasher
+    from app.observability.audit_verifier import verify_chain
+
+    await upgrade_async(database_url, "0001")
+    values = ", ".join(
+        f"('2025-01-0{i + 1} 10:00:00+00', 'u{i}', 'a', '/r/{i}', 'success', 200, {i}.5, "
+        + ("NULL" if i % 2 else "'{\"n\": 1.0, \"k\": [\"v\"]}'") + ")"
+        for i in range(5)
+    )
+    await inspect_db(database_url, lambda c: (c.execute(sa.text(
+        "INSERT INTO user_actions (timestamp, username, action_type, resource, outcome, response_status, "
+        f"duration_ms, request_data) VALUES {values}")), c.commit()))
+    monkeypatch.setenv("AUDIT_HMAC_KEY", "migration-key")
+    await upgrade_async(database_url)
+
+    rows = await inspect_db(database_url, lambda c: c.execute(sa.text(
+        "SELECT id, seq, prev_hash, row_hash FROM user_actions ORDER BY id")).all())
+    assert [r.seq for r in rows] == [1, 2, 3, 4, 5]
+    assert rows[0].prev_hash == GENESIS and all(b.prev_hash == a.row_hash for a, b in itertools.pairwise(rows))
+    head = await inspect_db(database_url, lambda c: c.execute(sa.text("SELECT seq, row_hash FROM audit_chain_head"))
+                            .all())
+    assert [tuple(h) for h in head] == [(5, rows[-1].row_hash)]
+    engine = create_async_engine(database_url, poolclass=NullPool)
+    try:
+        assert (await verify_chain(engine, Hasher("migration-key"))).ok
+        assert not (await verify_chain(engine, Hasher())).ok  # chained with the key, so only the key verifies
+    finally:
+        await engine.dispose()
+
+
+async def test_downgrade_to_0001_gives_back_the_0001_schema(database_url: str) -> None:
+    await upgrade_async(database_url, "0001")
+    before = await inspect_db(database_url, reflected_schema)
+    await upgrade_async(database_url)
+    await inspect_db(database_url, lambda c: (command.downgrade(_config(c), "0001"), c.commit()))
+    assert await inspect_db(database_url, reflected_schema) == before  # the CHECK constraint included

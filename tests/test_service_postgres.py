@@ -1,18 +1,26 @@
-"""The real service process on a real PostgreSQL: audit rows for every outcome,
-flush on SIGTERM, survival of a database outage, multiprocess counting."""
+"""The real service process on a real PostgreSQL: audit rows for every outcome, and the audit
+trail's promises under faults, with exact counts: every answered request keeps its row through
+SIGTERM and through a 30 s database outage under load (and the hash chain still verifies after
+both); an overflowing queue refuses exactly what its metric counts while requests never wait;
+multiprocess counting."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.audit_chain import Hasher
+from app.db import create_engine
 from app.migrations import upgrade
+from app.observability.audit_verifier import Verification, verify_chain
 from tests.support.app_process import AppProcess
 from tests.support.traffic import drive, rid
 
@@ -50,6 +58,88 @@ def pg_app(pg, db: str, tmp_path: Path, **env: str) -> AppProcess:
     return AppProcess({"DATABASE_URL": pg.url(db), **env}, workdir=tmp_path)
 
 
+NO_RATE_LIMIT = {"RATE_LIMIT_IP_PER_MINUTE": "100000000", "RATE_LIMIT_IP_BURST": "10000000"}
+
+
+def scrape(app: AppProcess) -> dict[str, float]:
+    """Unlabelled samples by name; labelled ones as ``name{k=v,...}``."""
+    text = httpx.get(f"{app.base_url}/metrics", timeout=10).text
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            out[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return out
+
+
+def delta(after: dict[str, float], before: dict[str, float], name: str) -> float:
+    return after.get(name, 0.0) - before.get(name, 0.0)
+
+
+def verify(pg, db: str) -> Verification:
+    """What ``scripts/audit.py verify`` reports, as a value."""
+    async def run() -> Verification:
+        engine = create_engine(pg.url(db))
+        try:
+            return await verify_chain(engine, Hasher())
+        finally:
+            await engine.dispose()
+    return asyncio.run(run())
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        time.sleep(0.2)
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+class Load:
+    """Threads sending audited requests (401: no database access) until stopped; records what was answered."""
+
+    def __init__(self, app: AppProcess, threads: int = 4, pause: float = 0.0) -> None:
+        self.app, self.pause = app, pause
+        self.answered: list[str] = []
+        self.latencies: list[float] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run) for _ in range(threads)]
+
+    def _run(self) -> None:
+        with self.app.client() as client:
+            while not self._stop.is_set():
+                request_id = rid()
+                began = time.perf_counter()
+                try:
+                    response = client.get("/api/authors", headers={"X-Correlation-ID": request_id})
+                except httpx.HTTPError:
+                    return
+                self.latencies.append(time.perf_counter() - began)
+                if response.status_code == 401:
+                    self.answered.append(request_id)
+                if self.pause:
+                    time.sleep(self.pause)
+
+    def __enter__(self) -> Load:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 def test_every_api_request_and_ws_message_has_one_row_with_its_outcome(postgres_server, postgres_db, tmp_path):
     with pg_app(postgres_server, postgres_db, tmp_path) as app:
         sent = drive(app)
@@ -76,64 +166,118 @@ def test_every_api_request_and_ws_message_has_one_row_with_its_outcome(postgres_
     assert "hunter2" not in data
 
 
-def test_sigterm_flushes_every_acknowledged_row(postgres_server, postgres_db, tmp_path):
+def test_sigterm_during_load_keeps_exactly_the_answered_requests_rows(postgres_server, postgres_db, tmp_path):
+    """SIGTERM with requests in flight: the set of rows is exactly the set of answered requests."""
     # Rows would sit in memory for a minute: only the shutdown flush can write them.
-    app = pg_app(postgres_server, postgres_db, tmp_path,
-                 AUDIT_BATCH_TIMEOUT_SECONDS="60", AUDIT_BATCH_SIZE="100000").start()
-    answered: list[str] = []
-    stop = threading.Event()
+    app = pg_app(postgres_server, postgres_db, tmp_path, AUDIT_BATCH_TIMEOUT_SECONDS="60",
+                 AUDIT_BATCH_SIZE="100000", **NO_RATE_LIMIT).start()
+    with Load(app) as load:
+        wait_for(lambda: len(load.answered) >= 300, 20, "300 answered requests")
+        app.stop(signal.SIGTERM)  # the load threads are still sending: requests are in flight
+        assert_graceful(app)
+    stored = rows(postgres_server, postgres_db)  # also asserts no request id has two rows
+    assert len(load.answered) >= 300
+    assert set(stored) == set(load.answered)
+    result = verify(postgres_server, postgres_db)
+    assert result.ok and result.last_seq == len(load.answered), result.summary()
 
-    def hammer() -> None:
+
+OUTAGE_SECONDS = 30.0
+RETRY_MAX_SECONDS = 2.0
+QUEUE_MAX = 50_000
+ROW_CAP_BYTES = 9_400
+"""The writer's documented per-row memory cap with default settings (app/observability/audit.py)."""
+
+
+def test_a_30_second_outage_under_load_loses_nothing_and_the_chain_still_verifies(
+    postgres_server, postgres_db, tmp_path
+):
+    app = pg_app(postgres_server, postgres_db, tmp_path, AUDIT_RETRY_MAX_SECONDS=str(RETRY_MAX_SECONDS),
+                 AUDIT_QUEUE_MAX_SIZE=str(QUEUE_MAX), AUDIT_VERIFY_INTERVAL_SECONDS="1", **NO_RATE_LIMIT)
+    with app:
         with app.client() as client:
-            while not stop.is_set():
-                request_id = rid()
-                try:
-                    response = client.get("/api/authors", headers={"X-Correlation-ID": request_id})
-                except httpx.HTTPError:
-                    return
-                if response.status_code == 401:
-                    answered.append(request_id)
-
-    threads = [threading.Thread(target=hammer) for _ in range(4)]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 10
-    while len(answered) < 200 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    app.stop(signal.SIGTERM)
-    assert_graceful(app)
-    stop.set()
-    for t in threads:
-        t.join()
-    stored = rows(postgres_server, postgres_db)
-    assert len(answered) >= 200
-    missing = [r for r in answered if r not in stored]
-    assert missing == []
-
-
-def test_database_outage_keeps_rows_and_writes_them_after_recovery(postgres_server, postgres_db, tmp_path):
-    with pg_app(postgres_server, postgres_db, tmp_path, AUDIT_RETRY_MAX_SECONDS="1") as app:
-        sent: list[str] = []
+            warm = [rid() for _ in range(20)]
+            for request_id in warm:
+                client.get("/api/authors", headers={"X-Correlation-ID": request_id})
+        wait_for(lambda: len(rows(postgres_server, postgres_db)) == len(warm), 10, "the warm-up rows")
+        before, rss_before = scrape(app), rss_bytes(app.proc.pid)
         postgres_server.stop()
         try:
-            with app.client() as client:
-                for _ in range(25):
-                    request_id = rid()
-                    assert client.get("/api/authors", headers={"X-Correlation-ID": request_id}).status_code == 401
-                    sent.append(request_id)
-                time.sleep(1.5)  # let the writer fail at least once
-                text = client.get("/metrics").text
+            backlog = []
+            with Load(app, pause=0.005) as load:
+                began = time.monotonic()
+                while (elapsed := time.monotonic() - began) < OUTAGE_SECONDS:
+                    time.sleep(min(5.0, OUTAGE_SECONDS - elapsed))
+                    backlog.append(scrape(app)["audit_queue_size"])
+            during, rss_during = scrape(app), rss_bytes(app.proc.pid)
         finally:
             postgres_server.start()
-        samples = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
-        assert samples["audit_write_failures_total"] >= 1
-        assert samples["audit_queue_size"] >= 1  # the backlog is visible while the database is down
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and len(rows(postgres_server, postgres_db)) < len(sent):
-            time.sleep(0.2)
-        assert sorted(rows(postgres_server, postgres_db)) == sorted(sent)
-        failures = [ln for ln in app.json_lines() if ln["logger"] == "app.audit" and ln["level"] == "error"]
-        assert failures, "the outage must be visible in the logs"
+        sent = load.answered
+        # The backlog is visible, whole, bounded, and nothing was written or dropped meanwhile.
+        assert backlog == sorted(backlog) and backlog[-1] > 0, backlog
+        assert during["audit_queue_size"] == len(sent) <= QUEUE_MAX
+        assert delta(during, before, "audit_events_written_total") == 0
+        assert delta(during, before, "audit_events_dropped_total") == 0
+        assert rss_during - rss_before < len(sent) * ROW_CAP_BYTES + 50_000_000, (rss_before, rss_during)
+        failures = delta(during, before, "audit_write_failures_total")
+        # Retried with backoff (0.1 s doubling, capped at 2 s, jittered down by up to half): not a hot loop.
+        assert 5 <= failures <= OUTAGE_SECONDS / (RETRY_MAX_SECONDS / 2) + 10, failures
+        assert delta(during, before, "audit_chain_verifications_total{result=error}") >= 1
+
+        wait_for(lambda: len(rows(postgres_server, postgres_db)) == len(warm) + len(sent), 60, "recovery")
+        wait_for(lambda: scrape(app)["audit_chain_verified_seq"] == len(warm) + len(sent), 30,
+                 "the periodic verifier to catch up")
+        after = scrape(app)
+    assert_graceful(app)
+    assert set(rows(postgres_server, postgres_db)) == set(warm) | set(sent)  # exact: no loss, no duplicate
+    assert delta(after, before, "audit_events_enqueued_total") == len(sent)
+    assert delta(after, before, "audit_events_written_total") == len(sent)
+    assert delta(after, before, "audit_events_dropped_total") == 0
+    assert after["audit_queue_size"] == 0 and after["audit_chain_broken"] == 0
+    assert after["audit_chain_head_seq"] == len(warm) + len(sent)
+    failed = [ln for ln in app.json_lines() if ln["logger"] == "app.audit" and ln["message"] == "audit_write_failed"]
+    assert len(failed) == delta(after, before, "audit_write_failures_total")  # each failure is a log line
+    assert all(ln["level"] == "error" and ln["action"] == "retry" for ln in failed)
+    assert [ln["attempt"] for ln in failed] == list(range(1, len(failed) + 1))  # one streak, counted up
+    result = verify(postgres_server, postgres_db)
+    assert result.ok and result.last_seq == len(warm) + len(sent), result.summary()
+
+
+REQUEST_LATENCY_BOUND_SECONDS = 0.5
+"""Documented in app/observability/audit.py: enqueue never waits, whatever the queue or database do."""
+
+
+def test_queue_overflow_counts_every_refusal_exactly_and_requests_never_wait(postgres_server, postgres_db, tmp_path):
+    queue_max, batch = 200, 50
+    app = pg_app(postgres_server, postgres_db, tmp_path, AUDIT_QUEUE_MAX_SIZE=str(queue_max),
+                 AUDIT_BATCH_SIZE=str(batch), AUDIT_RETRY_MAX_SECONDS="0.5", AUDIT_VERIFY_INTERVAL_SECONDS="0",
+                 **NO_RATE_LIMIT)
+    with app:
+        before = scrape(app)
+        postgres_server.stop()
+        try:
+            with Load(app) as load:
+                wait_for(lambda: len(load.answered) >= 3000, 60, "3000 answered requests")
+            during = scrape(app)
+        finally:
+            postgres_server.start()
+        wait_for(lambda: scrape(app)["audit_queue_size"] == 0, 30, "the backlog to drain")
+        after = scrape(app)
+    assert_graceful(app)
+    sent, stored = load.answered, rows(postgres_server, postgres_db)
+    dropped = delta(after, before, "audit_events_dropped_total")
+    assert set(stored) <= set(sent)
+    assert dropped == len(sent) - len(stored) > 0  # the metric is exactly the refused enqueues
+    assert delta(after, before, "audit_events_enqueued_total") == len(stored)
+    assert queue_max <= len(stored) <= queue_max + batch  # the queue, plus the batch being retried
+    assert delta(during, before, "audit_events_dropped_total") == dropped  # all refused while it was full
+    warnings = [ln for ln in app.json_lines() if ln["message"] == "audit_events_dropped"]
+    assert sum(w["dropped"] for w in warnings) == dropped  # and every refusal is in the logs
+    assert all(w["level"] == "warning" and set(w["reasons"]) == {"queue_full"} for w in warnings)
+    assert len(warnings) < 20  # rate-limited: a flood is a few lines, not thousands
+    worst = max(load.latencies)
+    assert worst < REQUEST_LATENCY_BOUND_SECONDS, f"a request waited {worst:.3f} s during the overflow"
+    assert verify(postgres_server, postgres_db).ok
 
 
 def test_two_workers_add_up_on_one_scrape(postgres_server, postgres_db, tmp_path):

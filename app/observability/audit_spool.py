@@ -1,7 +1,8 @@
 """The audit spool: rows the database could not take by shutdown, kept on disk until a later start commits them.
 
-Format: JSON Lines, one ``user_actions`` row (without ``id``) per line, each
-append fsynced. Several processes may share one spool path (``uvicorn
+Format: JSON Lines, one ``user_actions`` row per line, each append fsynced;
+without ``id`` and the hash-chain columns, which the database and the chain
+assign when the row is finally committed. Several processes may share one spool path (``uvicorn
 --workers N`` with one settings file), so:
 
 - ``append`` runs under an exclusive ``flock`` of the spool's directory: lines
@@ -30,12 +31,15 @@ from typing import Any, BinaryIO, Final
 
 import orjson
 
+from app.audit_chain import CHAIN_COLUMNS
 from app.db import user_actions
 
 Row = dict[str, Any]
-"""One ``user_actions`` row minus ``id``; ``request_data`` is its JSON encoding (bytes) or None."""
+"""One ``user_actions`` row minus ``id`` and chain columns; ``request_data`` is its JSON encoding (bytes) or None."""
 
-COLUMNS: Final = tuple(str(c.name) for c in user_actions.columns if c.name != "id")  # plain str: orjson keys
+COLUMNS: Final = tuple(  # plain str: orjson keys
+    str(c.name) for c in user_actions.columns if c.name != "id" and c.name not in CHAIN_COLUMNS
+)
 
 
 def encode_row(row: Row) -> bytes:

@@ -140,6 +140,39 @@ AUDIT_LAST_WRITE = Gauge(
     multiprocess_mode="max",
 )
 
+# --- audit hash chain (app/audit_chain.py) -----------------------------------
+# Chain gauges combine workers with livemax: every worker sees the same database.
+CHAIN_VERIFICATION_RESULTS: Final = ("ok", "broken", "error")
+AUDIT_CHAIN_HEAD_SEQ = Gauge(
+    "audit_chain_head_seq",
+    "Highest seq of the audit hash chain this process saw written (its own batches or the head read by the verifier).",
+    multiprocess_mode="livemax",
+)
+AUDIT_CHAIN_VERIFIED_SEQ = Gauge(
+    "audit_chain_verified_seq",
+    "Highest seq up to which the periodic verifier found the audit hash chain intact.",
+    multiprocess_mode="livemax",
+)
+AUDIT_CHAIN_LAST_VERIFICATION = Gauge(
+    "audit_chain_last_verification_timestamp_seconds",
+    "Unix time the periodic audit chain verification last completed (intact or broken).",
+    multiprocess_mode="livemax",
+)
+AUDIT_CHAIN_BROKEN = Gauge(
+    "audit_chain_broken",
+    "1 while the last verification found the audit trail edited, deleted, reordered or inserted into; else 0.",
+    multiprocess_mode="livemax",
+)
+AUDIT_CHAIN_VERIFICATIONS = Counter(
+    "audit_chain_verifications_total",
+    "Periodic audit chain verifications by result: ok, broken (tampering found), error (could not read).",
+    ("result",),
+)
+AUDIT_ROWS_PRUNED = Counter(
+    "audit_rows_pruned_total",
+    "Audit rows deleted by retention (AUDIT_RETENTION_DAYS), each range covered by a signed checkpoint.",
+)
+
 
 def _initialise_known_series() -> None:
     for status in WS_CONNECTION_STATUSES:
@@ -150,6 +183,8 @@ def _initialise_known_series() -> None:
         AUTH_ATTEMPTS.labels(status)
     for operation in DB_OPERATIONS:
         DB_QUERY_DURATION.labels(operation)
+    for result in CHAIN_VERIFICATION_RESULTS:
+        AUDIT_CHAIN_VERIFICATIONS.labels(result)
 
 
 _initialise_known_series()

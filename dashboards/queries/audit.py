@@ -1,15 +1,24 @@
-"""SQL of the ``audit-logs`` dashboard, over the app's ``user_actions`` table.
+"""SQL of the ``audit-logs`` dashboard, over the app's ``user_actions`` table, and PromQL of its chain-status row.
 
-Every panel applies every variable, and variables reach SQL only through
+Every SQL panel applies every variable, and variables reach SQL only through
 Grafana's ``${var:sqlstring}`` formatting (each value single-quoted, quotes
 doubled) inside ``IN (...)``: a username like ``x'); DROP TABLE ...`` stays a
 string literal. Column names are checked against ``app.db.user_actions``.
+
+The chain status comes from Prometheus, not SQL: the verifier's result is a
+metric of the app, and Grafana's reader may read ``user_actions`` and nothing
+else (not the chain head or checkpoints). Those queries select the app's job
+through the config's selector: this dashboard has no ``$job`` variable, and
+the username/action/outcome variables do not apply to the chain as a whole.
 """
 
 from __future__ import annotations
 
 from app.db import OUTCOMES, user_actions
+from app.observability import metrics as m
+from dashboards.catalogs.app import series_name as s
 from dashboards.config import Config
+from dashboards.queries import RATE
 
 SUCCESS, ERROR, PERMISSION_DENIED = OUTCOMES  # fails loudly if the outcome set changes
 ANONYMOUS = "(anonymous)"
@@ -110,3 +119,37 @@ def failed_actions(cfg: Config) -> str:
 def avg_duration_by_action(cfg: Config) -> str:
     return (f'SELECT {col("action_type")}, avg({col("duration_ms")}) AS "avg duration" FROM {TABLE}\n'
             f"{where(cfg)}\nGROUP BY 1\nORDER BY 2 DESC, 1\nLIMIT 20")
+
+
+# --- chain status (PromQL) -------------------------------------------------------------------
+# ``selector``: the label matchers, braces included; by default the app's job from the config
+# (``fastapi-metrics`` passes its ``$job``/``$instance`` selector instead).
+def app_job(cfg: Config, *matchers: str) -> str:
+    return "{" + ",".join((cfg.app_selector, *matchers)) + "}"
+
+
+def chain_written_seq(cfg: Config, selector: str | None = None) -> str:
+    """Highest seq written: the chain head, as the writers and the verifier saw it."""
+    return f"max({s(m.AUDIT_CHAIN_HEAD_SEQ)}{selector or app_job(cfg)})"
+
+
+def chain_verified_seq(cfg: Config, selector: str | None = None) -> str:
+    return f"max({s(m.AUDIT_CHAIN_VERIFIED_SEQ)}{selector or app_job(cfg)})"
+
+
+def chain_unverified_rows(cfg: Config, selector: str | None = None) -> str:
+    return f"{chain_written_seq(cfg, selector)} - {chain_verified_seq(cfg, selector)}"
+
+
+def chain_broken(cfg: Config, selector: str | None = None) -> str:
+    return f"max({s(m.AUDIT_CHAIN_BROKEN)}{selector or app_job(cfg)})"
+
+
+def chain_last_verification_age(cfg: Config) -> str:
+    return f"time() - max({s(m.AUDIT_CHAIN_LAST_VERIFICATION)}{app_job(cfg)})"
+
+
+def chain_failed_verifications(cfg: Config) -> str:
+    """Runs that found tampering (broken) or could not read the database (error), per interval."""
+    counter = s(m.AUDIT_CHAIN_VERIFICATIONS) + app_job(cfg, 'result=~"broken|error"')
+    return f"sum by (result) (increase({counter}[{RATE}]))"

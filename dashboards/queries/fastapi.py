@@ -6,7 +6,7 @@ from app.observability import metrics as m
 from dashboards.catalogs import logs as contract
 from dashboards.catalogs.app import series_name as s
 from dashboards.config import Config
-from dashboards.queries import RATE, label_values, or_zero, prom_selector, quantile
+from dashboards.queries import RATE, audit, label_values, or_zero, prom_selector, quantile
 from dashboards.queries.logs import app_stream
 
 QUANTILES = (0.5, 0.95, 0.99)
@@ -147,6 +147,18 @@ def audit_batch_latency(cfg: Config) -> str:
 
 def audit_last_write_age(cfg: Config) -> str:
     return f"time() - max({s(m.AUDIT_LAST_WRITE)}{prom_selector()})"
+
+
+def audit_chain_broken(cfg: Config) -> str:
+    return audit.chain_broken(cfg, prom_selector())
+
+
+def audit_chain_unverified(cfg: Config) -> str:
+    return audit.chain_unverified_rows(cfg, prom_selector())
+
+
+def audit_pruned(cfg: Config) -> str:
+    return _increase(s(m.AUDIT_ROWS_PRUNED))
 
 
 # --- logs (Loki) ----------------------------------------------------------------------------------

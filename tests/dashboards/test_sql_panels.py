@@ -10,6 +10,7 @@ import psycopg2
 import pytest
 
 from dashboards import uids
+from dashboards.config import DsType
 from dashboards.validate import sql
 from dashboards.validate.panels import Target, targets, validate
 from tests.dashboards.conftest import NOW, READER, ROWS
@@ -25,7 +26,7 @@ def _run(dsn: str, statement: str) -> tuple[list[str], list[tuple[Any, ...]]]:
 
 
 def _panels(dashboard: Mapping[str, Any]) -> list[Target]:
-    return [t for t in targets(dashboard) if not t.is_variable]
+    return [t for t in targets(dashboard) if not t.is_variable and t.ds_type == DsType.POSTGRES]
 
 
 def _all_values(dsn: str, dashboard: Mapping[str, Any]) -> dict[str, list[str]]:

@@ -1,0 +1,14 @@
+#!/usr/bin/env python3
+"""The reviewer's audit CLI: ``verify``, ``export``, ``summary``, ``prune`` (``--help``); logic in ``app.audit_cli``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app.audit_cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
