@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.audit_chain import GENESIS
 from app.db import create_engine, user_actions
 from app.migrations import upgrade_async
+from app.observability import audit
 from app.observability.audit import (
     OUTCOME_DENIED,
     OUTCOME_ERROR,
@@ -115,17 +116,26 @@ async def fetch_rows(engine: AsyncEngine) -> list[dict[str, Any]]:
 
 @contextmanager
 def inserts_counted(engine: AsyncEngine) -> Iterator[list[int]]:
-    """Yields a list that receives the row count of every INSERT INTO user_actions sent."""
+    """Yields a list that receives the row count of every INSERT (or COPY) into user_actions sent."""
     seen: list[int] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, params: Any, _ctx: Any, executemany: bool) -> None:
         if statement.lstrip().upper().startswith("INSERT INTO USER_ACTIONS"):
             seen.append(len(params) if executemany else 1)
 
+    copy_rows = audit._insert_rows
+
+    async def record_copy(conn: Any, rows: Any, params: Any) -> None:
+        if conn.dialect.name == "postgresql":  # one binary COPY, invisible to SQLAlchemy's events
+            seen.append(len(rows))
+        await copy_rows(conn, rows, params)
+
     sa.event.listen(engine.sync_engine, "before_cursor_execute", record)
+    audit._insert_rows = record_copy
     try:
         yield seen
     finally:
+        audit._insert_rows = copy_rows
         sa.event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 

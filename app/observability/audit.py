@@ -518,7 +518,7 @@ class AuditWriter:
                 row_hash = self._hasher.chain_hash(fields, seq, prev_hash)
                 row_params.update(seq=seq, prev_hash=prev_hash, row_hash=row_hash)
                 prev_hash = row_hash
-            await conn.execute(user_actions.insert(), params)
+            await _insert_rows(conn, rows, params)
             await conn.execute(
                 audit_chain_head.update().where(audit_chain_head.c.id == 1).values(seq=seq, row_hash=prev_hash)
             )
@@ -635,6 +635,25 @@ class AuditWriter:
             return
         AUDIT_EVENTS_SPOOLED.inc(count)
         log.warning("audit_rows_spooled", rows=count, path=str(self._spool.path))
+
+
+_COPY_COLUMNS: tuple[str, ...] = tuple(c.name for c in user_actions.columns if c.name != "id")
+
+
+async def _insert_rows(conn: AsyncConnection, rows: list[Row], params: list[Row]) -> None:
+    """PostgreSQL: binary COPY on the transaction's own connection (about twice the rows/s of a
+    multi-row INSERT, and ``request_data`` goes in as the JSON text already encoded, not decoded
+    and re-encoded). Elsewhere: one multi-row INSERT."""
+    if conn.dialect.name != "postgresql" or conn.dialect.driver != "asyncpg":
+        await conn.execute(user_actions.insert(), params)
+        return
+    records = []
+    for row, row_params in zip(rows, params, strict=True):
+        data = row["request_data"]
+        values = {**row_params, "request_data": None if data is None else data.decode()}
+        records.append(tuple(values.get(name) for name in _COPY_COLUMNS))
+    raw = await conn.get_raw_connection()
+    await raw.driver_connection.copy_records_to_table("user_actions", columns=_COPY_COLUMNS, records=records)
 
 
 async def _lock_head(conn: AsyncConnection) -> tuple[int, str]:
