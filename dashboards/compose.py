@@ -34,6 +34,8 @@ ALERT_SINK_PORT: Final = 8080
 TRAFFIC_HEARTBEAT: Final = "/tmp/traffic-heartbeat"
 APP_PORT: Final = 8000
 APP_DATA: Final = "/app/var"
+AUDIT_RETENTION_DAYS: Final = 365
+"""Audit rows older than this are pruned hourly (as role ``audit_retention``, granted by the postgres init)."""
 POSTGRES_SUPERUSER: Final = "postgres"
 KEYCLOAK_IMPORT_DIR: Final = "/opt/keycloak/data/import"
 
@@ -44,6 +46,7 @@ SECRETS: Final = {
     "GRAFANA_DB_PASSWORD": "grafana_reader, the read-only audit datasource role",
     "GRAFANA_ADMIN_PASSWORD": "Grafana's admin user",
     "KEYCLOAK_ADMIN_PASSWORD": "Keycloak's bootstrap admin (master realm)",
+    "AUDIT_HMAC_KEY": "the audit trail's hash chain key (HMAC-SHA-256); changing it fails every earlier row",
 }
 """Environment variables compose refuses to start without, and what each protects."""
 EXAMPLE_VALUES: Final = {name: f"demo-only-{name.lower().replace('_', '-')}" for name in SECRETS}
@@ -113,6 +116,8 @@ def services(cfg: Config) -> dict[str, dict[str, Any]]:
         "AUTH_JWKS_URL": keycloak_realm.jwks_url(cfg),
         "AUTH_ISSUER": keycloak_realm.issuer(cfg),
         "AUTH_AUDIENCE": s.keycloak_client_id,
+        "AUDIT_HMAC_KEY": secret("AUDIT_HMAC_KEY"),
+        "AUDIT_RETENTION_DAYS": str(AUDIT_RETENTION_DAYS),
     }
     app_health = _python(
         "import sys, urllib.request; "

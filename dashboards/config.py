@@ -180,6 +180,9 @@ class Alerting:
     audit_queue_warning: int = 1000
     audit_queue_critical: int = 5000
     audit_stall_seconds: int = 300
+    audit_verification_stale_seconds: int = 300
+    """Age of the last completed audit chain verification that warns: 3x the app's
+    AUDIT_VERIFY_INTERVAL_SECONDS (default 60) plus a margin; raise it with the interval."""
     slo_period_days: int = 30
     slo_min_requests: int = 100
     """Requests a burn-rate alert's long window must hold before it may fire (no 3 a.m. page for one error)."""

@@ -11,6 +11,11 @@ create it, as the app's role), and ``ALTER DEFAULT PRIVILEGES`` would also open
 every other table the app creates. So an event trigger grants SELECT on exactly
 that table whenever it is created; the reader is read-only by privilege, and
 ``default_transaction_read_only`` on top.
+
+Retention pruning deletes audit rows as ``audit_retention`` (NOLOGIN): the
+append-only trigger lets nobody else delete them. The app's role is
+NOCREATEROLE, so its migration cannot create that role; the init creates it
+and makes the app's role a member, which may then ``SET ROLE`` to it.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from app.observability.audit_verifier import RETENTION_ROLE
 from dashboards.config import Config
 from dashboards.registry import REGISTRY
 
@@ -91,6 +97,10 @@ def roles_sql(n: Names) -> str:
         f"{_role(n.reader, 'reader_password', 'NOINHERIT CONNECTION LIMIT 10 ')}"
         f"ALTER ROLE {ident(n.reader)} SET default_transaction_read_only = on;\n"
         f"ALTER ROLE {ident(n.reader)} SET statement_timeout = '30s';\n"
+        f"-- Retention pruning SET ROLEs to {RETENTION_ROLE}; the app's role (NOCREATEROLE) cannot create it.\n"
+        f"SELECT format('CREATE ROLE %I NOLOGIN', {literal(RETENTION_ROLE)}) "
+        f"WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {literal(RETENTION_ROLE)}) \\gexec\n"
+        f"GRANT {ident(RETENTION_ROLE)} TO {ident(n.app_user)};\n"
     )
 
 

@@ -1,4 +1,4 @@
-"""Alerts on scrape targets, the app, Keycloak and the audit writer, each with the cases that prove it.
+"""Alerts on scrape targets, the app, Keycloak, the audit writer and its hash chain, each with the cases that prove it.
 
 Every alert carries a ``severity`` (critical pages, warning opens a ticket),
 ``summary`` and ``description``; ``runbook_url`` is added later by one pass over
@@ -264,6 +264,8 @@ def audit(cfg: Config) -> RuleFile:
     failures = series_name(metrics.AUDIT_WRITE_FAILURES)
     dropped = series_name(metrics.AUDIT_EVENTS_DROPPED)
     last = series_name(metrics.AUDIT_LAST_WRITE)
+    broken = series_name(metrics.AUDIT_CHAIN_BROKEN)
+    verified = series_name(metrics.AUDIT_CHAIN_LAST_VERIFICATION)
     backlog = dict(
         name="AuditQueueBacklog",
         summary="{{ $value }} audit rows wait in memory on {{ $labels.instance }}",
@@ -313,6 +315,39 @@ def audit(cfg: Config) -> RuleFile:
             runbook=("Check AuditWriteFailures and the app's app.audit logs. No failures and no writes means the "
                      "writer task died: restart the app (the queue is flushed or spooled on SIGTERM)."),
         ),
+        Alert(
+            name="AuditChainBroken",
+            expr=f"max by (job, instance) ({broken}{{{sel}}}) == 1",
+            severity="critical",
+            summary="The audit trail's hash chain is broken on {{ $labels.instance }}",
+            description=("The periodic audit chain verification of {{ $labels.instance }} found user_actions rows "
+                         "edited, deleted, reordered or inserted, a tail cut off, or a forged checkpoint: the "
+                         "audit trail after the last intact seq (audit_chain_verified_seq) cannot be trusted."),
+            runbook=("Treat it as a security incident and keep the evidence: snapshot the database before anything "
+                     "else (retention already refuses to prune a broken chain). The app's error log "
+                     "`audit_chain_broken` (logger app.audit) names the kind, row id and seq; "
+                     "`python scripts/audit.py verify --anchor <seq:row_hash kept outside the database>` with the "
+                     "same AUDIT_HMAC_KEY confirms it from a full walk. `altered` from seq 1 on every row after a "
+                     "deploy means AUDIT_HMAC_KEY changed (there is no key rotation), not tampering."),
+        ),
+        Alert(
+            name="AuditChainVerificationStale",
+            expr=(f"time() - {verified}{{{sel}}} > {a.audit_verification_stale_seconds}\n"
+                  f"and on (job, instance) up{{{sel}}} == 1"),
+            for_="5m",
+            severity="warning",
+            summary="The audit chain of {{ $labels.instance }} was last verified {{ $value | humanizeDuration }} ago",
+            description=(f"{{{{ $labels.instance }}}} is up but its periodic audit chain verification last completed "
+                         f"{{{{ $value | humanizeDuration }}}} ago (threshold {a.audit_verification_stale_seconds}s, "
+                         "about 3x AUDIT_VERIFY_INTERVAL_SECONDS): tampering would go unnoticed, and "
+                         "AuditChainBroken cannot fire."),
+            runbook=("audit_chain_verifications_total{result=\"error\"} rising and the app's "
+                     "`audit_chain_verification_failed` warnings name why (database down, not migrated, "
+                     "permissions). No errors and no completion: the first full walk after a restart is still "
+                     "running (~40,000 rows/s) or the maintenance task died (restart the app). "
+                     "AUDIT_VERIFY_INTERVAL_SECONDS=0 turns verification off and this alert on; a longer interval "
+                     "needs a larger alerting.audit_verification_stale_seconds."),
+        ),
     )
     labels = _app(cfg)
     cases = (
@@ -338,5 +373,22 @@ def audit(cfg: Config) -> RuleFile:
              (series(last, labels, "60x10"), series(queue, labels, "0x10")), "10m"),
         Case("AuditWriterStalled", "a busy writer keeps writing",
              (series(last, labels, "0+60x10"), series(queue, labels, "50x10")), "10m"),
+        Case("AuditChainBroken", "a verification finds tampering: pages at once",
+             (series(broken, labels, "0x5 1x5"),), "6m", (Fired({**labels, "severity": "critical"}),)),
+        Case("AuditChainBroken", "every verification finds the chain intact", (series(broken, labels, "0x10"),), "10m"),
+        Case("AuditChainBroken", "broken, then intact again (the rows restored)",
+             (series(broken, labels, "0x2 1x2 0x6"),), "8m"),
+        Case("AuditChainVerificationStale", "last verified 14 minutes ago while the app is up",
+             (series(verified, labels, "60x20"), series("up", labels, "1x20")), "15m",
+             (Fired({**labels, "severity": "warning"}, "14m 0s"),)),
+        Case("AuditChainVerificationStale", "no verification completed since the app started",
+             (series(verified, labels, "0x20"), series("up", labels, "1x20")), "15m",
+             (Fired({**labels, "severity": "warning"}, "15m 0s"),)),
+        Case("AuditChainVerificationStale", "verified every minute",
+             (series(verified, labels, "0+60x20"), series("up", labels, "1x20")), "15m"),
+        Case("AuditChainVerificationStale", "a slow walk: last verified 4 minutes ago, within the threshold",
+             (series(verified, labels, "0+60x6 360x4"), series("up", labels, "1x10")), "10m"),
+        Case("AuditChainVerificationStale", "the app is down (TargetDown says so)",
+             (series(verified, labels, "60x20"), series("up", labels, "0x20")), "15m"),
     )
     return RuleFile("audit-alerts", (Group("audit", rules),), cases)

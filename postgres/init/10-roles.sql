@@ -37,3 +37,6 @@ SELECT format('CREATE ROLE %I', 'grafana_reader') WHERE NOT EXISTS (SELECT FROM 
 ALTER ROLE "grafana_reader" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOINHERIT CONNECTION LIMIT 10 PASSWORD :'reader_password';
 ALTER ROLE "grafana_reader" SET default_transaction_read_only = on;
 ALTER ROLE "grafana_reader" SET statement_timeout = '30s';
+-- Retention pruning SET ROLEs to audit_retention; the app's role (NOCREATEROLE) cannot create it.
+SELECT format('CREATE ROLE %I NOLOGIN', 'audit_retention') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'audit_retention') \gexec
+GRANT "audit_retention" TO "app";

@@ -1,7 +1,8 @@
 """postgres/init/*.sql on a real PostgreSQL, run the way the postgres image runs them, then the app's migrations.
 
 Grafana's role may read ``user_actions`` and nothing else, although that table is
-created after the init scripts, by the app's own role.
+created after the init scripts, by the app's own role. The app's role (NOCREATEROLE)
+may prune the audit trail only as ``audit_retention``, which the init creates for it.
 """
 
 from __future__ import annotations
@@ -114,6 +115,19 @@ def test_privileges_are_exactly_select_on_user_actions(postgres_server, initiali
         "SELECT table_name, privilege_type FROM information_schema.role_table_grants "
         f"WHERE grantee = '{reader}' ORDER BY 1, 2", db=cfg.audit.database).stdout.split()
     assert rows == ["user_actions|SELECT"]
+
+
+def test_the_apps_role_may_delete_audit_rows_only_as_audit_retention(postgres_server, initialised):
+    cfg = initialised
+    app_role, retention = cfg.stack.app_db_user, postgres_init.RETENTION_ROLE
+    found = postgres_server.psql(
+        f"SELECT rolcanlogin, pg_has_role('{app_role}', rolname, 'MEMBER'), "
+        f"(SELECT rolcreaterole OR rolsuper FROM pg_roles WHERE rolname = '{app_role}') "
+        f"FROM pg_roles WHERE rolname = '{retention}'").stdout.strip()
+    assert found == "f|t|f"  # NOLOGIN; the app's role is a member, and could not have made itself one
+    assert as_role(postgres_server, cfg, app_role, f"SET ROLE {retention}; DELETE FROM user_actions WHERE false") == ""
+    refused = as_role(postgres_server, cfg, app_role, "DELETE FROM user_actions WHERE false")
+    assert "DELETE on user_actions refused: the audit trail is append-only" in refused
 
 
 def test_each_role_gets_its_password_from_the_environment(postgres_server, initialised):
