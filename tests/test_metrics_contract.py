@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+import re
 import string
+import time
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -96,13 +98,22 @@ def test_made_up_methods_collapse_to_one_value(service):
 
 def test_latency_histogram_carries_request_id_exemplars_in_openmetrics(service):
     app, _ = service
+    # A bucket's exemplar is refreshed at most once a second: probe until one of ours is the one shown.
+    sent: set[str] = set()
+    deadline = time.monotonic() + 10
     with app.client() as client:
-        client.get("/health", headers={"X-Correlation-ID": "exemplar-probe-1"})
-    text = scrape(app, Accept="application/openmetrics-text; version=1.0.0")
+        while True:
+            probe = f"exemplar-probe-{len(sent)}"
+            client.get("/health", headers={"X-Correlation-ID": probe})
+            sent.add(probe)
+            text = scrape(app, Accept="application/openmetrics-text; version=1.0.0")
+            shown = set(re.findall(r'http_request_duration_seconds_bucket\{[^}]*endpoint="/health"[^}]*\}'
+                                   r' \S+ # \{request_id="([^"]+)"\}', text))
+            if shown & sent or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
     assert text.rstrip().endswith("# EOF")
-    bucket_lines = [line for line in text.splitlines()
-                    if line.startswith("http_request_duration_seconds_bucket") and 'endpoint="/health"' in line]
-    assert any('# {request_id="exemplar-probe-1"}' in line for line in bucket_lines), bucket_lines
+    assert shown & sent, shown
     assert "# {" not in scrape(app)  # text format 0.0.4 has no exemplars
 
 

@@ -14,6 +14,7 @@ path in a bounded dict, one ``orjson.dumps`` for the access line.
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -31,6 +32,7 @@ from app.observability.exposition import MetricsEndpoint
 from app.observability.logging import access_log
 
 _ROUTE_CACHE_MAX = 4096
+EXEMPLAR_INTERVAL_SECONDS = 1.0
 _ERROR_BODY_MAX = 2048
 _log = structlog.get_logger("app.errors")
 
@@ -124,6 +126,7 @@ class ObservabilityMiddleware:
         self._in_progress: dict[tuple[str, str], Gauge] = {}
         self._duration: dict[tuple[str, str], Histogram] = {}
         self._requests: dict[tuple[str, str, int], Counter] = {}
+        self._exemplar_at: dict[tuple[str, str, int], float] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -212,9 +215,15 @@ class ObservabilityMiddleware:
         if hist is None:
             hist = self._duration[hist_key] = metrics.HTTP_REQUEST_DURATION.labels(method, template)
         if self.exemplars:
-            hist.observe(duration, {"request_id": rid})
-        else:
-            hist.observe(duration)
+            # Prometheus keeps one exemplar per bucket per scrape: refreshing a bucket's exemplar more
+            # than once a second is work nobody reads (it cost twice the plain observation).
+            bucket = (method, template, bisect_left(metrics.LATENCY_BUCKETS, duration))
+            now = time.monotonic()
+            if now - self._exemplar_at.get(bucket, -EXEMPLAR_INTERVAL_SECONDS) >= EXEMPLAR_INTERVAL_SECONDS:
+                self._exemplar_at[bucket] = now
+                hist.observe(duration, {"request_id": rid})
+                return
+        hist.observe(duration)
 
     def _audit(
         self, ctx: RequestContext, scope: Scope, route_name: str, status: int, duration: float,
