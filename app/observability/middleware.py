@@ -123,8 +123,8 @@ class ObservabilityMiddleware:
         self.metrics_path = metrics_path
         self.metrics_endpoint = MetricsEndpoint(metrics_token)
         self.exemplars = not metrics.MULTIPROCESS
-        self._in_progress: dict[tuple[str, str], Gauge] = {}
-        self._duration: dict[tuple[str, str], Histogram] = {}
+        self._route_series: dict[tuple[str, str], tuple[Gauge, Histogram]] = {}
+        """Per (method, template): the in-progress gauge and latency histogram children, one lookup."""
         self._requests: dict[tuple[str, str, int], Counter] = {}
         self._exemplar_at: dict[tuple[str, str, int], float] = {}
 
@@ -153,10 +153,14 @@ class ObservabilityMiddleware:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=rid)
 
-        gauge_key = (method, template)
-        in_progress = self._in_progress.get(gauge_key)
-        if in_progress is None:
-            in_progress = self._in_progress[gauge_key] = metrics.HTTP_REQUESTS_IN_PROGRESS.labels(method, template)
+        route_key = (method, template)
+        series = self._route_series.get(route_key)
+        if series is None:
+            series = self._route_series[route_key] = (
+                metrics.HTTP_REQUESTS_IN_PROGRESS.labels(method, template),
+                metrics.HTTP_REQUEST_DURATION.labels(method, template),
+            )
+        in_progress, hist = series
         in_progress.inc()
 
         status = 500
@@ -191,7 +195,7 @@ class ObservabilityMiddleware:
         finally:
             in_progress.dec()
             duration = time.perf_counter() - start
-            self._record(method, template, status, duration, rid)
+            self._record(hist, method, template, status, duration, rid)
             client = scope.get("client")
             client_ip = client[0] if client else None
             access_log(
@@ -204,16 +208,12 @@ class ObservabilityMiddleware:
                 self._audit(ctx, scope, route_name, status, duration, client_ip, agent, error_body)
             structlog.contextvars.clear_contextvars()
 
-    def _record(self, method: str, template: str, status: int, duration: float, rid: str) -> None:
+    def _record(self, hist: Histogram, method: str, template: str, status: int, duration: float, rid: str) -> None:
         counter_key = (method, template, status)
         counter = self._requests.get(counter_key)
         if counter is None:
             counter = self._requests[counter_key] = metrics.HTTP_REQUESTS.labels(method, template, str(status))
         counter.inc()
-        hist_key = (method, template)
-        hist = self._duration.get(hist_key)
-        if hist is None:
-            hist = self._duration[hist_key] = metrics.HTTP_REQUEST_DURATION.labels(method, template)
         if self.exemplars:
             # Prometheus keeps one exemplar per bucket per scrape: refreshing a bucket's exemplar more
             # than once a second is work nobody reads (it cost twice the plain observation).
