@@ -17,7 +17,7 @@ from app.auth.dependencies import authenticate_websocket, require_role
 from app.auth.dev_issuer import DevIssuer
 from app.auth.tokens import AuthError, Principal, TokenVerifier
 from app.observability import metrics
-from app.observability.context import SCOPE_KEY, RequestContext
+from app.observability.context import CURRENT, SCOPE_KEY, RequestContext, current_log_fields
 from tests.support.jwks_server import JwksServer
 
 
@@ -31,6 +31,12 @@ class ContextLayer:
         if scope["type"] == "http":
             scope[SCOPE_KEY] = ctx = RequestContext(request_id=f"req-{len(self.seen)}")
             self.seen.append(ctx)
+            token = CURRENT.set(ctx)
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                CURRENT.reset(token)
+            return
         await self.app(scope, receive, send)
 
 
@@ -43,7 +49,7 @@ def make_app(verifier: TokenVerifier | None, seen: list[RequestContext] | None =
 
     @app.get("/api/authors")
     async def list_authors(principal: Annotated[Principal, Depends(require_role("get-authors"))]) -> dict:
-        return {"username": principal.username, "log_context": structlog.contextvars.get_contextvars()}
+        return {"username": principal.username, "log_context": current_log_fields()}
 
     return app
 
@@ -108,7 +114,7 @@ async def test_role_holder_gets_in_and_the_request_knows_who_it_is(
     assert response.status_code == 200
     body = response.json()
     assert body["username"] == "alice"
-    assert body["log_context"] == {"user_id": "user-1", "username": "alice"}
+    assert body["log_context"] == {"request_id": "req-0", "user_id": "user-1", "username": "alice"}
     assert delta(before, auth_counts()) == {"success": 1}
     [ctx] = seen
     assert (ctx.user_id, ctx.username, ctx.roles) == ("user-1", "alice", ("create-author", "get-authors"))

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.observability import instrument
 from app.observability.logging import configure_logging
+from app.observability.logging import flush as flush_logs
 
 
 class Capture:
@@ -27,6 +28,7 @@ class Capture:
         return self.file.fileno()
 
     def lines(self) -> list[dict]:
+        flush_logs()  # lines written on the event loop are queued until the loop's iteration ends
         return [orjson.loads(line) for line in self.path.read_bytes().splitlines() if line.strip()]
 
 

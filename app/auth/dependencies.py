@@ -1,9 +1,8 @@
 """FastAPI glue: turn a request's bearer token into a ``Principal``, or a 401/403/503.
 
 Each check counts exactly one ``auth_attempts_total`` sample, fills the
-request's ``RequestContext`` (the access log and the audit row read the user
-and the failure reason from it) and binds ``user_id``/``username`` to the
-structlog context so every log line of the handler carries them.
+request's ``RequestContext`` (the access log, every other log line of the
+request and the audit row read the user and the failure reason from it).
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from starlette.requests import HTTPConnection
 
 from app.auth.tokens import AuthError, Principal, TokenVerifier
 from app.observability import metrics
-from app.observability.context import RequestContext, get_context
+from app.observability.context import RequestContext, bind_log_fields, get_context
 
 # Declared on every protected route only so OpenAPI documents the scheme (Swagger's
 # "Authorize" button); the header is parsed below, where missing and wrong-scheme differ.
@@ -110,7 +109,8 @@ def _bind_user(principal: Principal, ctx: RequestContext | None) -> None:
         ctx.user_id = principal.sub
         ctx.username = principal.username
         ctx.roles = tuple(sorted(principal.roles))
-    structlog.contextvars.bind_contextvars(user_id=principal.sub, username=principal.username)
+    else:
+        bind_log_fields(user_id=principal.sub, username=principal.username)
 
 
 def _http_error(exc: AuthError) -> HTTPException:

@@ -9,9 +9,11 @@ of the design this replaces.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from starlette.types import Scope
 
 SCOPE_KEY = "observability.context"
@@ -29,8 +31,39 @@ class RequestContext:
     """What the route wants recorded as ``request_data`` (redacted and capped by the writer)."""
     error_message: str | None = None
     """Why the request failed, for the audit row (e.g. the 401 reason)."""
-    extra: dict[str, Any] = field(default_factory=dict)
+    log_fields: dict[str, Any] | None = None
+    """Extra fields for every log line written while this request is served (e.g. ``connection_id``)."""
+
+
+CURRENT: ContextVar[RequestContext | None] = ContextVar("observability.request", default=None)
+"""The request being served in this task; set and reset by the middleware (one ``set`` per request,
+instead of structlog's copy-and-scan of the whole context to clear and bind)."""
 
 
 def get_context(scope: Scope) -> RequestContext | None:
     return scope.get(SCOPE_KEY)
+
+
+def current_log_fields() -> dict[str, Any]:
+    """The fields a log line written now gets from its context: the request's id, user and
+    bound fields, and anything bound with structlog's contextvars."""
+    fields = structlog.contextvars.get_contextvars()
+    ctx = CURRENT.get()
+    if ctx is not None:
+        fields.update(ctx.log_fields or ())
+        if ctx.username is not None:
+            fields["username"] = ctx.username
+        if ctx.user_id is not None:
+            fields["user_id"] = ctx.user_id
+        fields["request_id"] = ctx.request_id
+    return fields
+
+
+def bind_log_fields(**fields: Any) -> None:
+    """Add fields to every later log line of the current request; outside a request, to the
+    current context through structlog's contextvars."""
+    ctx = CURRENT.get()
+    if ctx is None:
+        structlog.contextvars.bind_contextvars(**fields)
+    else:
+        ctx.log_fields = {**(ctx.log_fields or {}), **fields}

@@ -8,8 +8,9 @@
 - an error file that always receives ERROR and above as JSON,
 - optionally a queue to Loki (``LOKI_URL``) that never blocks a request.
 
-Context (``request_id``, ``user_id``) lives in contextvars bound per request by
-the middleware and cleared afterwards; nothing is kept in a shared dict.
+Context (``request_id``, ``user_id``) comes from the ``RequestContext`` the
+middleware sets in a contextvar for the request (``context.CURRENT``) and resets
+afterwards; nothing is kept in a shared dict.
 
 The access line is the one line written for every request, so it has its own
 fast path (`access_log`) that builds the same fields without the processor chain.
@@ -17,11 +18,14 @@ fast path (`access_log`) that builds the same fields without the processor chain
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import logging
 import os
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, MutableMapping
 from typing import IO, Any, Final
 
@@ -29,6 +33,7 @@ import orjson
 import structlog
 from structlog.types import EventDict, WrappedLogger
 
+from app.observability.context import current_log_fields
 from app.observability.redaction import is_secret_key, redact
 
 # The log-line contract. LogQL in the dashboards may only filter on these.
@@ -48,22 +53,66 @@ LEVELS: Final = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical"
 
 
 class LineSink:
-    """Writes whole lines to a file descriptor, one ``write`` each, so lines from
-    structlog, stdlib logging and threads never interleave mid-line."""
+    """Writes whole lines to a file descriptor; access lines batched per event-loop iteration.
+
+    ``write`` sends a line at once, after anything queued before it, so the order
+    on the descriptor is the order of calls. ``queue`` (the per-request access
+    line) defers the write to the end of the running loop's current iteration,
+    so a loop that answers several requests per iteration pays one system call
+    for all their lines; without a running loop it writes at once. Every other
+    line writes through, so a shutdown or crash message is out before the process
+    can die (uvicorn ends with a re-raised SIGTERM: no atexit), and at most one
+    iteration of access lines is at risk. Lines are never split: one ``os.write``
+    per batch, retried for partial writes, under a lock.
+    """
 
     def __init__(self, stream: IO[Any]) -> None:
         self._stream = stream  # keeps the file (and so the descriptor) open
         self._fd = stream.fileno()
         self._lock = threading.Lock()
+        self._pending: deque[bytes] = deque()
+        self._flush_on: asyncio.AbstractEventLoop | None = None
         self.failed = 0
+        """Lines lost to write errors (a closed or broken descriptor)."""
 
     def write(self, line: bytes) -> None:
         """Never raises: a log line that cannot be written must not fail the request."""
+        self._pending.append(line)
+        self.flush()
+
+    def queue(self, line: bytes) -> None:
+        """Like ``write``, but on an event loop the line waits for the end of the loop's iteration."""
+        self._pending.append(line)
+        loop = self._flush_on
+        if loop is not None and loop.is_running():
+            return  # the flush already scheduled on that loop takes this line too
+        # Once per batch: asyncio.get_running_loop() costs a getpid() system call on every call.
         try:
-            with self._lock:
-                os.write(self._fd, line)
-        except OSError:
-            self.failed += 1
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        self._flush_on = loop
+        loop.call_soon(self._flush_soon)
+
+    def _flush_soon(self) -> None:
+        self._flush_on = None
+        self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            pending = self._pending
+            if not pending:
+                return
+            lines: list[bytes] = []
+            while pending:
+                lines.append(pending.popleft())  # deque ops are atomic: writers never wait for this lock
+            data = memoryview(b"".join(lines))
+            try:
+                while data:
+                    data = data[os.write(self._fd, data):]
+            except OSError:
+                self.failed += len(lines)
 
 
 class ErrorFile:
@@ -103,6 +152,7 @@ _state = _State()
 
 
 _second: tuple[int, str] = (-1, "")
+_MILLIS: Final = tuple(f".{ms:03d}Z" for ms in range(1000))
 
 
 def _timestamp() -> str:
@@ -114,7 +164,13 @@ def _timestamp() -> str:
     cached = _second
     if cached[0] != whole:
         cached = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
-    return f"{cached[1]}.{int((now - whole) * 1000):03d}Z"
+    return cached[1] + _MILLIS[int((now - whole) * 1000)]
+
+
+def _add_request_fields(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    for key, value in current_log_fields().items():
+        event_dict.setdefault(key, value)
+    return event_dict
 
 
 def _add_static_fields(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
@@ -205,7 +261,7 @@ def _callsite(logger: WrappedLogger, method: str, event_dict: EventDict) -> Even
 
 def _shared_processors() -> list[Callable[[WrappedLogger, str, EventDict], EventDict]]:
     return [
-        structlog.contextvars.merge_contextvars,
+        _add_request_fields,
         structlog.processors.add_log_level,
         _normalise_level,
         _logger_name,
@@ -277,6 +333,7 @@ def configure_logging(
     """Configure structlog and stdlib logging once for the process."""
     _state.static = {"environment": environment, "service": service}
     _state.json_console = console_format == "json"
+    flush()
     _state.sink = LineSink(stream or sys.stdout)
     _state.errors = ErrorFile(error_file) if error_file else None
     _state.min_level = logging.getLevelName(level.upper())
@@ -300,14 +357,28 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [_StdlibBridge()]
     root.setLevel(_state.min_level)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "sqlalchemy", "alembic"):
+    for name in ("uvicorn", "uvicorn.error", "sqlalchemy", "alembic"):
         lg = logging.getLogger(name)
         lg.handlers[:] = []
         lg.propagate = True
-    # uvicorn's own access log would duplicate ours (and has no request_id).
-    logging.getLogger("uvicorn.access").disabled = True
+    # uvicorn's own access log would duplicate ours (and has no request_id). uvicorn decides
+    # per connection with ``hasHandlers()`` whether to format one; a disabled logger that still
+    # propagates to the root handler costs every request that formatting for nothing.
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    uvicorn_access.handlers[:] = []
+    uvicorn_access.propagate = False
+    uvicorn_access.disabled = True
     logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+def flush() -> None:
+    """Write every queued line now (runs at exit; tests reading output in-process call it)."""
+    if _state.sink is not None:
+        _state.sink.flush()
+
+
+atexit.register(flush)
 
 
 def access_log(fields: dict[str, Any], level: str = "info") -> None:
@@ -326,7 +397,13 @@ def access_log(fields: dict[str, Any], level: str = "info") -> None:
         _emit(orjson.dumps(fields, default=str, option=orjson.OPT_APPEND_NEWLINE), level,
               _state.human(None, level, {"event": fields.pop("message"), **fields}))
         return
-    _emit(orjson.dumps(fields, default=str)[:-1] + _state.access_suffix, level)
+    line = orjson.dumps(fields, default=str)[:-1] + _state.access_suffix
+    if _state.sink is not None:
+        _state.sink.queue(line)
+    if _state.errors is not None and LEVELS[level] >= 40:
+        _state.errors.write(line)
+    if _state.shipper is not None:
+        _state.shipper(level, line[:-1].decode())
 
 
 def _access_constants() -> dict[str, Any]:

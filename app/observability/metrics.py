@@ -23,8 +23,10 @@ import platform
 from dataclasses import dataclass
 from typing import Final
 
-from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.metrics import MetricWrapperBase
+
+from app.observability.http_metrics import HttpMetrics
 
 # ``*_created`` series double the series count and no dashboard reads them.
 disable_created_metrics()
@@ -75,6 +77,10 @@ HTTP_REQUESTS_IN_PROGRESS = Gauge(
     ("method", "endpoint"),
     multiprocess_mode="livesum",
 )
+HTTP: Final = HttpMetrics(
+    HTTP_REQUESTS, HTTP_REQUEST_DURATION, HTTP_REQUESTS_IN_PROGRESS, registry=REGISTRY, shared=MULTIPROCESS
+)
+"""What the middleware updates per request; it reports under the three names above."""
 
 # --- WebSocket ------------------------------------------------------------
 WS_CONNECTIONS_ACTIVE = Gauge(

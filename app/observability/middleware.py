@@ -6,33 +6,31 @@ access line and enqueues one audit row (for audited path prefixes). It sits
 outside Starlette's error handling, so 400/401/403/404/405/413/422/429/500 are
 all seen with their real status.
 
-Hot-path rules: no per-request closures beyond ``send``'s wrapper, label
-children cached per (method, template[, status]), route templates cached per
-path in a bounded dict, one ``orjson.dumps`` for the access line.
+Hot-path rules: no per-request closures beyond ``send``'s wrapper, the request
+series updated lock-free per (method, template) (``http_metrics``), route
+templates cached per path in a bounded dict, the request context published with
+one contextvar ``set``/``reset``, one ``orjson.dumps`` for the access line.
 """
 
 from __future__ import annotations
 
 import time
-from bisect import bisect_left
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
 import structlog
-from prometheus_client.metrics import Counter, Gauge, Histogram
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.observability import correlation, metrics
 from app.observability.audit import AuditEvent, outcome_for_status
-from app.observability.context import SCOPE_KEY, RequestContext
+from app.observability.context import CURRENT, SCOPE_KEY, RequestContext
 from app.observability.exposition import MetricsEndpoint
 from app.observability.logging import access_log
 
 _ROUTE_CACHE_MAX = 4096
-EXEMPLAR_INTERVAL_SECONDS = 1.0
 _ERROR_BODY_MAX = 2048
 _log = structlog.get_logger("app.errors")
 
@@ -122,26 +120,12 @@ class ObservabilityMiddleware:
         self.audit_prefixes = audit_prefixes
         self.metrics_path = metrics_path
         self.metrics_endpoint = MetricsEndpoint(metrics_token)
-        self.exemplars = not metrics.MULTIPROCESS
-        self._route_series: dict[tuple[str, str], tuple[Gauge, Histogram]] = {}
-        """Per (method, template): the in-progress gauge and latency histogram children, one lookup."""
-        self._requests: dict[tuple[str, str, int], Counter] = {}
-        self._exemplar_at: dict[tuple[str, str, int], float] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            if scope["path"] == self.metrics_path:
-                await self.metrics_endpoint(scope, receive, send)
-                return
-            await self._http(scope, receive, send)
-        elif kind == "websocket":
-            await self._websocket(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
-
-    # -- HTTP -------------------------------------------------------------------
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """HTTP requests are handled inline (one coroutine less per request); the rest is delegated."""
+        if scope["type"] != "http" or scope["path"] == self.metrics_path:
+            await self._other(scope, receive, send)
+            return
         start = time.perf_counter()
         method = scope["method"] if scope["method"] in metrics.HTTP_METHODS else metrics.OTHER_METHOD
         raw_rid, agent = _headers(scope)
@@ -149,19 +133,10 @@ class ObservabilityMiddleware:
         template, route_name = self.resolver.resolve(scope)
         ctx = RequestContext(rid)
         scope[SCOPE_KEY] = ctx
+        token = CURRENT.set(ctx)
         audited = self.audit is not None and scope["path"].startswith(self.audit_prefixes)
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=rid)
-
-        route_key = (method, template)
-        series = self._route_series.get(route_key)
-        if series is None:
-            series = self._route_series[route_key] = (
-                metrics.HTTP_REQUESTS_IN_PROGRESS.labels(method, template),
-                metrics.HTTP_REQUEST_DURATION.labels(method, template),
-            )
-        in_progress, hist = series
-        in_progress.inc()
+        series = metrics.HTTP.series(method, template)
+        series.start()
 
         status = 500
         started = False
@@ -189,41 +164,24 @@ class ObservabilityMiddleware:
                        error_type=type(exc).__name__)
             if not started:
                 body = orjson.dumps({"error": "internal_error", "request_id": rid})
-                await send({"type": "http.response.start", "status": 500,
+                await send({"type": "http.response.start", "status": status,
                             "headers": [(b"content-type", b"application/json"), rid_header]})
                 await send({"type": "http.response.body", "body": body})
         finally:
-            in_progress.dec()
-            duration = time.perf_counter() - start
-            self._record(hist, method, template, status, duration, rid)
+            end = time.perf_counter()
+            duration = end - start
+            series.finish(status, duration, end, rid)
             client = scope.get("client")
             client_ip = client[0] if client else None
             access_log(
                 {"request_id": rid, "user_id": ctx.user_id, "method": method, "endpoint": template,
-                 "path": scope["path"], "status_code": status, "duration_ms": round(duration * 1000.0, 3),
+                 "path": scope["path"], "status_code": status, "duration_ms": _millis(duration),
                  "client_ip": client_ip},
                 "info" if status < 500 else "error",
             )
             if audited:
                 self._audit(ctx, scope, route_name, status, duration, client_ip, agent, error_body)
-            structlog.contextvars.clear_contextvars()
-
-    def _record(self, hist: Histogram, method: str, template: str, status: int, duration: float, rid: str) -> None:
-        counter_key = (method, template, status)
-        counter = self._requests.get(counter_key)
-        if counter is None:
-            counter = self._requests[counter_key] = metrics.HTTP_REQUESTS.labels(method, template, str(status))
-        counter.inc()
-        if self.exemplars:
-            # Prometheus keeps one exemplar per bucket per scrape: refreshing a bucket's exemplar more
-            # than once a second is work nobody reads (it cost twice the plain observation).
-            bucket = (method, template, bisect_left(metrics.LATENCY_BUCKETS, duration))
-            now = time.monotonic()
-            if now - self._exemplar_at.get(bucket, -EXEMPLAR_INTERVAL_SECONDS) >= EXEMPLAR_INTERVAL_SECONDS:
-                self._exemplar_at[bucket] = now
-                hist.observe(duration, {"request_id": rid})
-                return
-        hist.observe(duration)
+            CURRENT.reset(token)
 
     def _audit(
         self, ctx: RequestContext, scope: Scope, route_name: str, status: int, duration: float,
@@ -240,7 +198,7 @@ class ObservabilityMiddleware:
                 resource=f"{scope['method'][:16]} {scope['path']}"[:512],
                 outcome=outcome_for_status(status),
                 response_status=status,
-                duration_ms=round(duration * 1000.0, 3),
+                duration_ms=_millis(duration),
                 user_id=ctx.user_id,
                 username=ctx.username,
                 user_roles=",".join(ctx.roles) if ctx.roles else None,
@@ -252,13 +210,21 @@ class ObservabilityMiddleware:
             )
         )
 
+    async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self.metrics_endpoint(scope, receive, send)
+        elif kind == "websocket":
+            await self._websocket(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
     # -- WebSocket --------------------------------------------------------------
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw_rid, _ = _headers(scope)
         rid = correlation.accept(raw_rid)
-        scope[SCOPE_KEY] = RequestContext(rid)
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=rid)
+        ctx = scope[SCOPE_KEY] = RequestContext(rid)
+        token = CURRENT.set(ctx)
         template, _ = self.resolver.resolve(scope)
         try:
             await self.app(scope, receive, send)
@@ -266,7 +232,12 @@ class ObservabilityMiddleware:
             metrics.APP_ERRORS.labels(type(exc).__name__, template).inc()
             _log.error("unhandled exception", exc_info=exc, endpoint=template, error_type=type(exc).__name__)
         finally:
-            structlog.contextvars.clear_contextvars()
+            CURRENT.reset(token)
+
+
+def _millis(seconds: float) -> float:
+    """Milliseconds rounded to 3 decimals, like ``round(seconds * 1000, 3)`` at a third of its cost."""
+    return int(seconds * 1_000_000.0 + 0.5) / 1000.0
 
 
 def _error_text(body: bytearray | None) -> str | None:

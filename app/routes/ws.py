@@ -25,7 +25,7 @@ from app.auth.dependencies import authenticate_websocket
 from app.auth.tokens import AuthError, Principal
 from app.observability import correlation, metrics
 from app.observability.audit import AuditEvent, outcome_for_status
-from app.observability.context import get_context
+from app.observability.context import bind_log_fields, get_context
 from app.ratelimit import SlidingWindowLimiter
 from app.routes.authors import AuthorIn
 
@@ -157,7 +157,7 @@ async def websocket_endpoint(websocket: WebSocket, token: str | None = None) -> 
                       {"error": "rate_limited", "reason": "too many connections",
                        "limit": settings.ws_max_connections_per_user})
         return
-    structlog.contextvars.bind_contextvars(user_id=principal.sub, connection_id=connection_id)
+    bind_log_fields(user_id=principal.sub, connection_id=connection_id)
     metrics.WS_CONNECTIONS.labels("accepted").inc()
     metrics.WS_CONNECTIONS_ACTIVE.inc()
     limiter = SlidingWindowLimiter("ws_message", settings.ws_messages_per_minute, settings.ws_messages_per_minute)
