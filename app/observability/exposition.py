@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hmac
 import os
+from typing import Any
 
 import orjson
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.exposition import choose_encoder, generate_latest
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.openmetrics import exposition as openmetrics
 from prometheus_client.registry import Collector
@@ -81,6 +83,61 @@ def encode_text(registry: Collector) -> bytes:
     return "".join(output).encode("utf-8")
 
 
+_om_prefixes: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+
+
+def _om_prefix(sample: Sample) -> str:
+    """The OpenMetrics ``name{labels}`` of a series, escaped as prometheus-client does, rendered once."""
+    key = (sample.name, tuple(sample.labels.items()))
+    prefix = _om_prefixes.get(key)
+    if prefix is None:
+        name = openmetrics._escape(sample.name, openmetrics.UNDERSCORES, openmetrics._is_legacy_labelname_rune)
+        if sample.labels:
+            labels = ",".join(
+                f'{openmetrics.escape_label_name(k, openmetrics.UNDERSCORES)}='
+                f'"{openmetrics._escape(v, openmetrics.ALLOWUTF8, openmetrics._is_legacy_labelname_rune)}"'
+                for k, v in sorted(sample.labels.items())
+            )
+            name = f"{name}{{{labels}}}"
+        if len(_om_prefixes) >= _PREFIX_CACHE_MAX:
+            _om_prefixes.clear()
+        prefix = _om_prefixes[key] = name
+    return prefix
+
+
+def encode_openmetrics(registry: Collector) -> bytes:
+    """OpenMetrics 1.0 (what Prometheus asks for first, exemplars included), byte for byte what
+    ``prometheus_client.openmetrics.exposition.generate_latest`` writes (a test holds them equal),
+    with series prefixes cached between scrapes. Native histograms go to prometheus-client's encoder."""
+    metrics = list(registry.collect())
+    if any(sample.native_histogram for metric in metrics for sample in metric.samples):
+        return openmetrics.generate_latest(_Collected(metrics))
+    output: list[str] = []
+    for metric in metrics:
+        escaped = openmetrics.escape_metric_name(metric.name, openmetrics.UNDERSCORES)
+        doc = openmetrics._escape(metric.documentation, openmetrics.ALLOWUTF8, openmetrics._is_legacy_labelname_rune)
+        output.append(f"# HELP {escaped} {doc}\n# TYPE {escaped} {metric.type}\n")
+        if metric.unit:
+            output.append(f"# UNIT {escaped} {metric.unit}\n")
+        for sample in metric.samples:
+            value = "" if sample.value is None else floatToGoString(sample.value)
+            timestamp = "" if sample.timestamp is None else f" {sample.timestamp}"
+            exemplar = openmetrics._compose_exemplar_string(metric, sample, sample.exemplar) if sample.exemplar else ""
+            output.append(f"{_om_prefix(sample)} {value}{timestamp}{exemplar}\n")
+    output.append("# EOF\n")
+    return "".join(output).encode("utf-8")
+
+
+class _Collected:
+    """Already collected metrics, in the shape prometheus-client's encoders read."""
+
+    def __init__(self, metrics: list[Metric]) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> list[Metric]:
+        return self._metrics
+
+
 def _registry() -> CollectorRegistry:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
@@ -94,6 +151,12 @@ def _header(scope: Scope, name: bytes) -> bytes:
         if key == name:
             return bytes(value)
     return b""
+
+
+def _is_openmetrics_underscores(encoder: Any) -> bool:
+    """``choose_encoder``'s OpenMetrics answer with the escaping ``encode_openmetrics`` implements."""
+    return (getattr(encoder, "func", None) is openmetrics.generate_latest
+            and encoder.keywords.get("escaping", openmetrics.UNDERSCORES) == openmetrics.UNDERSCORES)
 
 
 class MetricsEndpoint:
@@ -113,7 +176,12 @@ class MetricsEndpoint:
             return 401
         encoder, content_type = choose_encoder(_header(scope, b"accept").decode("latin-1"))
         registry = _registry()
-        body = encode_text(registry) if encoder is generate_latest else encoder(registry)
+        if encoder is generate_latest:
+            body = encode_text(registry)
+        elif _is_openmetrics_underscores(encoder):
+            body = encode_openmetrics(registry)
+        else:
+            body = encoder(registry)
         await _respond(send, 200, content_type.encode(), body)
         return 200
 
