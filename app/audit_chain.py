@@ -188,7 +188,7 @@ class Hasher:
     def digest(self, message: bytes) -> str:
         if self._key is None:
             return hashlib.sha256(message).hexdigest()
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+        return hmac.digest(self._key, message, "sha256").hex()  # one-shot, in C: a third of hmac.new()
 
     def row_hash(self, row: Mapping[str, Any], seq: int, prev_hash: str) -> str:
         return self.digest(canonical_row(row, seq, prev_hash))

@@ -80,8 +80,8 @@ Bad rows
     check would drop rows one by one (each logged); the migration drift test
     (tests/test_migrations.py) is what keeps app.db and the database equal.
 
-Call ``enqueue`` from the event loop's thread (``asyncio.Queue`` is not
-thread-safe). ``audit_queue_size`` is set to ``pending``: one writer per process.
+Call ``enqueue`` from the event loop's thread (the wake-up ``asyncio.Event`` is
+not thread-safe). ``audit_queue_size`` is set to ``pending``: one writer per process.
 """
 
 from __future__ import annotations
@@ -332,7 +332,11 @@ class AuditWriter:
         if queue_max_size < 1 or batch_size < 1:
             raise ValueError("queue_max_size and batch_size must be at least 1")
         self._engine = engine
-        self._queue: asyncio.Queue[Row] = asyncio.Queue(maxsize=queue_max_size)
+        self._queue: deque[Row] = deque()
+        self._queue_max = queue_max_size
+        self._wakeup = asyncio.Event()
+        """Set by ``enqueue`` when the writer waits for a first row or a batch is full, and by ``stop()``."""
+        self._waiting_for_first = False
         self._batch_size = batch_size
         self._batch_timeout = batch_timeout_seconds
         self._retry_max = retry_max_seconds
@@ -357,11 +361,12 @@ class AuditWriter:
     @property
     def pending(self) -> int:
         """Rows accepted but not yet committed: queued plus the batch being written."""
-        return self._queue.qsize() + self._in_flight
+        return len(self._queue) + self._in_flight
 
     def enqueue(self, event: AuditEvent) -> bool:
         """Queue one row for writing; False (counted, never raised) when it is refused."""
-        if self._closed or self._queue.full():
+        queue = self._queue
+        if self._closed or len(queue) >= self._queue_max:
             self._refuse("writer_stopped" if self._closed else "queue_full")
             return False
         try:
@@ -370,7 +375,9 @@ class AuditWriter:
             AUDIT_EVENTS_DROPPED.inc()
             log.error("audit_event_invalid", request_id=event.request_id, error_type=type(exc).__name__)
             return False
-        self._queue.put_nowait(row)
+        queue.append(row)
+        if self._waiting_for_first or len(queue) >= self._batch_size:
+            self._wakeup.set()
         AUDIT_EVENTS_ENQUEUED.inc()
         AUDIT_QUEUE_SIZE.set(self.pending)
         return True
@@ -411,7 +418,7 @@ class AuditWriter:
                 "audit_events_dropped",
                 dropped=sum(self._dropped_unreported.values()),
                 reasons=dict(self._dropped_unreported),
-                queue_max_size=self._queue.maxsize,
+                queue_max_size=self._queue_max,
                 pending=self.pending,
             )
             self._dropped_unreported.clear()
@@ -430,46 +437,37 @@ class AuditWriter:
     async def _collect(self) -> bool:
         """Start the next batch: up to batch_size rows, or what arrived within batch_timeout of the first.
 
+        The writer sleeps until a first row arrives, then until the batch is full or
+        batch_timeout has passed: a few wake-ups per batch, never one per row.
         Returns False when stop() was called and nothing is left to write.
         """
         batch: list[Row] = []
         self._parts.append(batch)  # rows count as in flight as soon as they leave the queue
-        loop = asyncio.get_running_loop()
-        deadline: float | None = None  # set by the first row
-        while len(batch) < self._batch_size:
-            if not await self._take(batch, None if deadline is None else deadline - loop.time()):
-                break
-            if deadline is None:
-                deadline = loop.time() + self._batch_timeout
+        if not self._queue:
+            await self._wait(first=True, timeout=None)
+        if self._queue and len(self._queue) < self._batch_size:
+            await self._wait(first=False, timeout=self._batch_timeout)
+        # No await from here on: a cancellation cannot catch rows between the queue and the batch.
+        take = min(len(self._queue), self._batch_size)
+        batch.extend(self._queue.popleft() for _ in range(take))
+        self._in_flight += take
         if not batch:
             self._parts.pop()
         return bool(batch)
 
-    async def _take(self, batch: list[Row], timeout: float | None) -> bool:
-        """Move one queued row into ``batch``, waiting up to ``timeout`` (None: for ever) unless stopping."""
-        if not self._queue.empty():
-            self._take_row(batch, self._queue.get_nowait())
-            return True
-        if self._stop_requested.is_set() or (timeout is not None and timeout <= 0):
-            return False
-        getter = asyncio.ensure_future(self._queue.get())
-        stopper = asyncio.ensure_future(self._stop_requested.wait())
-        taken = False
+    async def _wait(self, *, first: bool, timeout: float | None) -> None:
+        """Until ``enqueue`` or ``stop()`` sets the wake-up (first row / full batch / stop), or ``timeout``."""
+        if self._stop_requested.is_set():
+            return
+        self._wakeup.clear()
+        self._waiting_for_first = first
         try:
-            await asyncio.wait({getter, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            async with asyncio.timeout(timeout):
+                await self._wakeup.wait()
+        except TimeoutError:
+            pass
         finally:
-            stopper.cancel()
-            # Also when this task is being cancelled: a row already taken must not vanish.
-            if getter.done() and not getter.cancelled():
-                self._take_row(batch, getter.result())
-                taken = True
-            else:
-                getter.cancel()  # a cancelled get leaves the row in the queue
-        return taken
-
-    def _take_row(self, batch: list[Row], row: Row) -> None:
-        batch.append(row)
-        self._in_flight += 1
+            self._waiting_for_first = False
 
     async def _commit_parts(self) -> None:
         """Commit ``_parts``: transient errors retried with backoff, row errors bisected."""
@@ -510,15 +508,15 @@ class AuditWriter:
             encoded = [canonical_fields(row) for row in rows]
         except (TypeError, ValueError) as exc:  # JSON or text the canonical encoding refuses
             raise UnhashableRow(type(exc).__name__) from exc
-        params = [_insert_params(row) for row in rows]
         async with self._engine.begin() as conn:
             seq, prev_hash = await _lock_head(conn)
-            for fields, row_params in zip(encoded, params, strict=True):
+            chain: list[tuple[int, str, str]] = []
+            for fields in encoded:
                 seq += 1
                 row_hash = self._hasher.chain_hash(fields, seq, prev_hash)
-                row_params.update(seq=seq, prev_hash=prev_hash, row_hash=row_hash)
+                chain.append((seq, prev_hash, row_hash))
                 prev_hash = row_hash
-            await _insert_rows(conn, rows, params)
+            await _insert_rows(conn, rows, chain)
             await conn.execute(
                 audit_chain_head.update().where(audit_chain_head.c.id == 1).values(seq=seq, row_hash=prev_hash)
             )
@@ -600,6 +598,7 @@ class AuditWriter:
         loop = asyncio.get_running_loop()
         self._deadline = loop.time() + self._shutdown_timeout
         self._stop_requested.set()
+        self._wakeup.set()
         if self._task is None:  # never started: drain all the same (no spool was claimed)
             self._task = asyncio.create_task(self._run(), name="audit-writer-drain")
         task = self._task
@@ -610,8 +609,8 @@ class AuditWriter:
             await asyncio.wait({task}, timeout=CANCEL_GRACE_SECONDS)
         self._closed = True  # from here on enqueue refuses: nothing can slip in after the leftovers are taken
         leftovers = [row for part in self._parts for row in part]
-        while not self._queue.empty():
-            leftovers.append(self._queue.get_nowait())
+        leftovers.extend(self._queue)
+        self._queue.clear()
         self._parts.clear()
         self._in_flight = 0
         tails, self._replaying = self._replaying, []
@@ -637,21 +636,28 @@ class AuditWriter:
         log.warning("audit_rows_spooled", rows=count, path=str(self._spool.path))
 
 
-_COPY_COLUMNS: tuple[str, ...] = tuple(c.name for c in user_actions.columns if c.name != "id")
+_ROW_COLUMNS: Final = tuple(
+    c.name for c in user_actions.columns if c.name not in ("id", "request_data", *CHAIN_COLUMNS)
+)
+_COPY_COLUMNS: Final = (*_ROW_COLUMNS, "request_data", *CHAIN_COLUMNS)
 
 
-async def _insert_rows(conn: AsyncConnection, rows: list[Row], params: list[Row]) -> None:
+async def _insert_rows(conn: AsyncConnection, rows: list[Row], chain: list[tuple[int, str, str]]) -> None:
     """PostgreSQL: binary COPY on the transaction's own connection (about twice the rows/s of a
     multi-row INSERT, and ``request_data`` goes in as the JSON text already encoded, not decoded
-    and re-encoded). Elsewhere: one multi-row INSERT."""
+    and re-encoded). Elsewhere: one multi-row INSERT. ``chain`` is each row's (seq, prev_hash, row_hash)."""
     if conn.dialect.name != "postgresql" or conn.dialect.driver != "asyncpg":
+        params = [
+            _insert_params(row) | {"seq": seq, "prev_hash": prev, "row_hash": digest}
+            for row, (seq, prev, digest) in zip(rows, chain, strict=True)
+        ]
         await conn.execute(user_actions.insert(), params)
         return
-    records = []
-    for row, row_params in zip(rows, params, strict=True):
-        data = row["request_data"]
-        values = {**row_params, "request_data": None if data is None else data.decode()}
-        records.append(tuple(values.get(name) for name in _COPY_COLUMNS))
+    records = [
+        (*[row[name] for name in _ROW_COLUMNS], None if row["request_data"] is None else row["request_data"].decode(),
+         *link)
+        for row, link in zip(rows, chain, strict=True)
+    ]
     raw = await conn.get_raw_connection()
     await raw.driver_connection.copy_records_to_table("user_actions", columns=_COPY_COLUMNS, records=records)
 
