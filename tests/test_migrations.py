@@ -214,8 +214,9 @@ def test_concurrent_upgrades_in_one_process_are_serialised(postgres_url: str) ->
     assert _versions(postgres_url) == [HEAD]
 
 
-def test_concurrent_upgrades_from_several_processes_are_serialised(postgres_url: str) -> None:
-    """Workers starting together: the advisory lock turns all but one upgrade into no-ops."""
+def test_concurrent_upgrades_from_several_processes_are_serialised(database_url: str) -> None:
+    """Workers starting together (``uvicorn --workers``, each migrating on start): the advisory lock
+    (PostgreSQL) or the file lock (SQLite) turns all but one upgrade into no-ops."""
     # Imports take a while; every process then waits for the same instant so the upgrades overlap.
     code = (
         "import sys, time; from app.migrations import upgrade; "
@@ -223,12 +224,12 @@ def test_concurrent_upgrades_from_several_processes_are_serialised(postgres_url:
     )
     go = str(time.time() + 2.5)
     procs = [
-        subprocess.Popen([sys.executable, "-c", code, postgres_url, go], cwd=REPO, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen([sys.executable, "-c", code, database_url, go], cwd=REPO, stderr=subprocess.PIPE, text=True)
         for _ in range(4)
     ]
     failures = [err for p in procs if (err := p.communicate(timeout=120)[1]) and p.returncode != 0]
     assert failures == []
-    assert _versions(postgres_url) == [HEAD]
+    assert _versions(database_url) == [HEAD]
 
 
 def test_sync_driver_urls_map_to_the_async_drivers() -> None:

@@ -5,14 +5,20 @@ thing for scripts and tests. Both take the app's own async URL
 (``sqlite+aiosqlite://`` or ``postgresql+asyncpg://``) so the runtime needs no
 sync driver; plain ``sqlite://`` and ``postgresql://`` URLs are mapped to those
 async drivers. Upgrading a database that is already at the target revision is a
-no-op, and on PostgreSQL concurrent upgrades (several workers starting at once)
-are serialised by an advisory lock taken in ``env.py``.
+no-op, and concurrent upgrades (several workers starting at once) are
+serialised: on PostgreSQL by an advisory lock taken in ``env.py``, on a SQLite
+file by an exclusive ``flock`` on ``<file>.migrate-lock`` next to it (SQLite
+would let two workers both read "no tables yet" and both create them).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import os
 import threading
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -54,15 +60,36 @@ def _config(connection: sa.Connection | None = None) -> Config:
     return config
 
 
+@contextlib.asynccontextmanager
+async def _sqlite_file_lock(url: sa.URL) -> AsyncIterator[None]:
+    """Other processes migrating the same SQLite file wait here (polled: the loop stays free)."""
+    database = url.database or ""
+    if not url.drivername.startswith("sqlite") or database in ("", ":memory:") or database.startswith("file:"):
+        yield
+        return
+    fd = os.open(f"{database}.migrate-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                await asyncio.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 async def upgrade_async(database_url: str, revision: str = "head") -> None:
     """Bring the database to ``revision``; awaitable from the app's lifespan."""
     # Polled, not blocking: a second upgrade on the same loop must wait without
     # freezing the loop the first one runs on, and cancellation must not leak the lock.
     while not _RUN_LOCK.acquire(blocking=False):
         await asyncio.sleep(0.05)
-    engine = create_async_engine(async_url(database_url), poolclass=NullPool)
+    url = async_url(database_url)
+    engine = create_async_engine(url, poolclass=NullPool)
     try:
-        async with engine.connect() as conn:
+        async with _sqlite_file_lock(url), engine.connect() as conn:
             await conn.run_sync(lambda sync_conn: command.upgrade(_config(sync_conn), revision))
     finally:
         _RUN_LOCK.release()
