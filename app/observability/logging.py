@@ -71,7 +71,10 @@ class LineSink:
         self._fd = stream.fileno()
         self._lock = threading.Lock()
         self._pending: deque[bytes] = deque()
-        self._flush_on: asyncio.AbstractEventLoop | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """The loop access lines were last queued on, and its thread."""
+        self._loop_thread = 0
+        self._flush_scheduled = False
         self.failed = 0
         """Lines lost to write errors (a closed or broken descriptor)."""
 
@@ -83,20 +86,22 @@ class LineSink:
     def queue(self, line: bytes) -> None:
         """Like ``write``, but on an event loop the line waits for the end of the loop's iteration."""
         self._pending.append(line)
-        loop = self._flush_on
-        if loop is not None and loop.is_running():
+        if self._flush_scheduled and self._loop is not None and self._loop.is_running():
             return  # the flush already scheduled on that loop takes this line too
-        # Once per batch: asyncio.get_running_loop() costs a getpid() system call on every call.
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self.flush()
-            return
-        self._flush_on = loop
+        loop = self._loop
+        if loop is None or self._loop_thread != threading.get_ident() or not loop.is_running():
+            # Only when the loop may have changed: asyncio.get_running_loop() costs a getpid() syscall.
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.flush()
+                return
+            self._loop, self._loop_thread = loop, threading.get_ident()
+        self._flush_scheduled = True
         loop.call_soon(self._flush_soon)
 
     def _flush_soon(self) -> None:
-        self._flush_on = None
+        self._flush_scheduled = False
         self.flush()
 
     def flush(self) -> None:
@@ -107,10 +112,13 @@ class LineSink:
             lines: list[bytes] = []
             while pending:
                 lines.append(pending.popleft())  # deque ops are atomic: writers never wait for this lock
-            data = memoryview(b"".join(lines))
+            data = lines[0] if len(lines) == 1 else b"".join(lines)
             try:
-                while data:
-                    data = data[os.write(self._fd, data):]
+                written = os.write(self._fd, data)
+                if written < len(data):  # a pipe can take part of a large batch: write the rest
+                    rest = memoryview(data)[written:]
+                    while rest:
+                        rest = rest[os.write(self._fd, rest):]
             except OSError:
                 self.failed += len(lines)
 
