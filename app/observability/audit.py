@@ -146,6 +146,7 @@ _STRING_CAPS: Final[dict[str, int]] = {
     for c in user_actions.columns
     if isinstance(c.type, sa.String) and c.name not in CHAIN_COLUMNS
 }
+_STRING_CAP_ITEMS: Final = tuple(_STRING_CAPS.items())
 SEQ_INDEX: Final = "ix_user_actions_seq"
 _ERROR_MESSAGE_MAX_CHARS: Final = 300
 # asyncpg's client-side encoding errors quote the offending value after "query argument $n:".
@@ -226,6 +227,8 @@ def _text(value: str | None, cap: int) -> str | None:
 
 
 def _utc(ts: datetime) -> datetime:
+    if ts.tzinfo is UTC:
+        return ts
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
@@ -241,13 +244,18 @@ def _row(event: AuditEvent, request_data_max_bytes: int) -> Row:
         "ip_address": event.ip_address,
         "user_agent": event.user_agent,
         "request_id": event.request_id,
-        "request_data": encode_request_data(event.request_data, request_data_max_bytes),
+        "request_data": None if event.request_data is None else encode_request_data(
+            event.request_data, request_data_max_bytes),
         "response_status": int(event.response_status),
         "error_message": None if event.error_message is None else redact_text(str(event.error_message)),
         "duration_ms": float(event.duration_ms),
     }
-    for name, cap in _STRING_CAPS.items():
-        row[name] = _text(row[name], cap)
+    for name, cap in _STRING_CAP_ITEMS:
+        value = row[name]
+        # Most values are short ASCII strings already: checked inline, no call.
+        if value is not None and not (type(value) is str and len(value) <= cap and value.isascii()
+                                      and "\x00" not in value):
+            row[name] = _text(value, cap)
     return row
 
 
