@@ -34,6 +34,7 @@ lint: $(BIN)/.installed
 
 bench: system-deps $(BIN)/.installed
 	command -v wrk >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -qq --no-install-recommends wrk; }
+	command -v valgrind >/dev/null || { [ "$$(id -u)" -ne 0 ] || apt-get install -y -qq --no-install-recommends valgrind; }
 	$(BIN)/pip install -q -e '.[test,bench]'
 	$(BIN)/python benchmarks/run.py
 

@@ -1,8 +1,11 @@
 """Every benchmark of the repository, one command: ``make bench``.
 
 1. request overhead under wrk (``overhead.py``): bare FastAPI, the peer
-   libraries and ours, interleaved round-robin in one run;
-2. in-process CPU per request (``asgi_overhead.py``);
+   libraries and ours, interleaved round-robin in one run; ``ours_audit``
+   writes its rows into a throwaway PostgreSQL, as the service does;
+2. instructions per request under callgrind (``instructions.py``): the
+   deterministic version of 1, for comparing commits on a noisy machine;
+   in-process CPU per request (``asgi_overhead.py``);
 3. ``/metrics`` scrape time at the reference cardinality, 1 and 2 workers (``scrape.py``);
 4. audit writer throughput into PostgreSQL vs one INSERT per row (``audit_writer.py``);
 5. ``build_dashboards.py --check`` wall time.
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -24,6 +28,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PY = sys.executable
+sys.path.insert(0, str(ROOT))
+
+from tests.support.postgres import PostgresServer  # noqa: E402
 
 OVERHEAD_VARIANTS = [
     "bare=variants/bare.py:app",
@@ -54,9 +61,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=int, default=8)
-    parser.add_argument("--only", choices=["overhead", "asgi", "scrape", "audit", "build"], action="append")
+    choices = ["overhead", "instructions", "asgi", "scrape", "audit", "build"]
+    parser.add_argument("--only", choices=choices, action="append")
     args = parser.parse_args()
-    only = set(args.only or ["overhead", "asgi", "scrape", "audit", "build"])
+    only = set(args.only or choices)
     (HERE / "results").mkdir(exist_ok=True)
     sections = [
         f"# Benchmark results\n\nMeasured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
@@ -65,7 +73,19 @@ def main() -> None:
     if "overhead" in only:
         argv = [PY, "overhead.py", *[a for v in OVERHEAD_VARIANTS for a in ("-V", v)], "--rounds", str(args.rounds),
                 "--duration", str(args.duration), "--warmup", "2", "--scrapes", "20", "--json", "results/overhead.json"]
-        sections.append(tables_only(run("Request overhead under wrk (-t1 -c32, 1 uvicorn worker)", argv)))
+        database = PostgresServer()
+        database.start()
+        try:
+            database.create_database("bench_audit")
+            env = {"BENCH_DATABASE_URL": database.url("bench_audit")}
+            sections.append(tables_only(run("Request overhead under wrk (-t1 -c32, 1 uvicorn worker)", argv, env)))
+        finally:
+            database.destroy()
+    if "instructions" in only:
+        if shutil.which("valgrind"):
+            sections.append(run("Instructions per request (callgrind)", [PY, "instructions.py"]))
+        else:
+            sections.append("## Instructions per request (callgrind)\n\nskipped: valgrind is not installed\n")
     if "asgi" in only:
         sections.append(run("In-process CPU per request", [PY, "asgi_overhead.py", "--rounds", "7"]))
     if "scrape" in only:

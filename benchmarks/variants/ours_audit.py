@@ -1,7 +1,8 @@
 """Ours plus an audit row for every request, written by the batching AuditWriter.
 
-``BENCH_DATABASE_URL`` picks the database (default: a SQLite file in a temp dir);
-the writer's inserts run in the server process, so their CPU is paid here too.
+``BENCH_DATABASE_URL`` picks the database (``make bench`` gives it a throwaway
+PostgreSQL, as the service uses; default: a SQLite file in a temp dir). The
+writer runs in the server process, so its CPU is paid here too.
 """
 import contextlib
 import os
