@@ -26,7 +26,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 
 from app import audit_cli
-from app.audit_chain import CHAIN_COLUMNS, FIELDS, GENESIS, ChainWalk, Hasher, canonical_json, canonical_row
+from app.audit_chain import (
+    CHAIN_COLUMNS,
+    FIELDS,
+    GENESIS,
+    ChainWalk,
+    Hasher,
+    canonical_json,
+    canonical_row,
+    chain_message,
+)
 from app.db import audit_checkpoints, create_engine, user_actions
 from app.migrations import upgrade, upgrade_async
 from app.observability.audit_spool import COLUMNS as SPOOL_COLUMNS
@@ -477,3 +486,12 @@ async def test_periodic_verifier_counts_a_database_it_cannot_read_as_an_error(sq
     finally:
         await eng.dispose()
     assert any(e["event"] == "audit_chain_verification_failed" and e["log_level"] == "warning" for e in logs)
+
+
+@pytest.mark.parametrize(
+    "values", [[], [1], ["a", None, 2.5, {"k": [1, 2]}], ["quote\"back\\slash", "\u00e9\u2603", -(2**63)]]
+)
+@pytest.mark.parametrize("prev_hash", [GENESIS, 'not "hex"\n'])
+def test_the_chain_message_is_what_orjson_writes_for_the_whole_array(values: list, prev_hash: str) -> None:
+    """The message is assembled from pre-encoded parts for speed; it must stay one orjson array."""
+    assert chain_message(orjson.dumps(values), 42, prev_hash) == orjson.dumps(["ua1", 42, prev_hash, *values])
