@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import os
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -23,27 +24,42 @@ from prometheus_client.utils import floatToGoString
 from starlette.types import Receive, Scope, Send
 
 _PREFIX_CACHE_MAX = 50_000
-_prefixes: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
 
 
-def _prefix(sample: Sample) -> str:
-    """``name{a="x",b="y"}`` of a series, rendered once: label sets are bounded, and
-    escaping and validating every label on every scrape was most of the scrape's time."""
-    key = (sample.name, tuple(sample.labels.items()))
-    prefix = _prefixes.get(key)
-    if prefix is None:
-        name = openmetrics.escape_metric_name(sample.name, openmetrics.UNDERSCORES)
-        if sample.labels:
-            labels = ",".join(
-                f'{openmetrics.escape_label_name(k, openmetrics.UNDERSCORES)}='
-                f'"{openmetrics._escape(v, openmetrics.ALLOWUTF8, False)}"'
-                for k, v in sorted(sample.labels.items())
-            )
-            name = f"{name}{{{labels}}}"
-        if len(_prefixes) >= _PREFIX_CACHE_MAX:
-            _prefixes.clear()
-        prefix = _prefixes[key] = name
-    return prefix
+class _Prefixes:
+    """``name{a="x",b="y"}`` of a series, rendered once per encoder: label sets are bounded, and
+    escaping and validating every label on every scrape was most of the scrape's time. The two
+    formats escape as prometheus-client's encoders do: ``name`` and ``value`` are their escapers."""
+
+    def __init__(self, name: Callable[[str], str], value: Callable[[str], str]) -> None:
+        self._name, self._value = name, value
+        self._cache: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+
+    def __call__(self, sample: Sample) -> str:
+        key = (sample.name, tuple(sample.labels.items()))
+        prefix = self._cache.get(key)
+        if prefix is None:
+            prefix = self._name(sample.name)
+            if sample.labels:
+                labels = ",".join(
+                    f'{openmetrics.escape_label_name(k, openmetrics.UNDERSCORES)}="{self._value(v)}"'
+                    for k, v in sorted(sample.labels.items())
+                )
+                prefix = f"{prefix}{{{labels}}}"
+            if len(self._cache) >= _PREFIX_CACHE_MAX:
+                self._cache.clear()
+            self._cache[key] = prefix
+        return prefix
+
+
+_prefix = _Prefixes(  # text format 0.0.4
+    lambda name: openmetrics.escape_metric_name(name, openmetrics.UNDERSCORES),
+    lambda value: openmetrics._escape(value, openmetrics.ALLOWUTF8, False),
+)
+_om_prefix = _Prefixes(
+    lambda name: openmetrics._escape(name, openmetrics.UNDERSCORES, openmetrics._is_legacy_labelname_rune),
+    lambda value: openmetrics._escape(value, openmetrics.ALLOWUTF8, openmetrics._is_legacy_labelname_rune),
+)
 
 
 def _line(sample: Sample) -> str:
@@ -81,28 +97,6 @@ def encode_text(registry: Collector) -> bytes:
             output.append(f"# HELP {extra_name} {doc}\n# TYPE {extra_name} gauge\n")
             output.extend(lines)
     return "".join(output).encode("utf-8")
-
-
-_om_prefixes: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
-
-
-def _om_prefix(sample: Sample) -> str:
-    """The OpenMetrics ``name{labels}`` of a series, escaped as prometheus-client does, rendered once."""
-    key = (sample.name, tuple(sample.labels.items()))
-    prefix = _om_prefixes.get(key)
-    if prefix is None:
-        name = openmetrics._escape(sample.name, openmetrics.UNDERSCORES, openmetrics._is_legacy_labelname_rune)
-        if sample.labels:
-            labels = ",".join(
-                f'{openmetrics.escape_label_name(k, openmetrics.UNDERSCORES)}='
-                f'"{openmetrics._escape(v, openmetrics.ALLOWUTF8, openmetrics._is_legacy_labelname_rune)}"'
-                for k, v in sorted(sample.labels.items())
-            )
-            name = f"{name}{{{labels}}}"
-        if len(_om_prefixes) >= _PREFIX_CACHE_MAX:
-            _om_prefixes.clear()
-        prefix = _om_prefixes[key] = name
-    return prefix
 
 
 def encode_openmetrics(registry: Collector) -> bytes:
