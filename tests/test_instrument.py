@@ -39,6 +39,8 @@ class Teapot:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/silent":
+            return  # answers nothing: the server will send a 500
         if scope["type"] == "http" and scope["path"] == "/teapot":
             await send({"type": "http.response.start", "status": 418, "headers": []})
             await send({"type": "http.response.body", "body": b""})
@@ -99,6 +101,28 @@ async def test_unhandled_exception_is_a_json_500_counted_and_logged_with_traceba
     assert crash and "RuntimeError: kaboom" in crash[0]["exception"] and crash[0]["request_id"] == "boom-1"
     access = [ln for ln in capture.lines() if ln["logger"] == "app.access" and ln["request_id"] == "boom-1"]
     assert access[0]["status_code"] == 500 and access[0]["level"] == "error"
+
+
+async def test_an_app_that_returns_without_answering_is_counted_and_logged_as_500(bare_app):
+    app, capture = bare_app
+    before = value("http_requests_total", method="GET", endpoint="unmatched", status_code="500")
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+             "scheme": "http", "path": "/silent", "raw_path": b"/silent", "root_path": "", "query_string": b"",
+             "headers": [(b"x-correlation-id", b"silent-1")], "client": ("127.0.0.1", 5000),
+             "server": ("127.0.0.1", 80), "state": {}}
+    await app(scope, receive, send)
+    assert sent == []  # nothing invented: the server answers a silent app
+    assert value("http_requests_total", method="GET", endpoint="unmatched", status_code="500") == before + 1
+    access = [ln for ln in capture.lines() if ln["logger"] == "app.access" and ln["request_id"] == "silent-1"]
+    assert [(ln["status_code"], ln["level"]) for ln in access] == [(500, "error")]
 
 
 async def test_middleware_added_later_is_still_inside_the_instrumentation(bare_app):

@@ -15,7 +15,7 @@ one contextvar ``set``/``reset``, one ``orjson.dumps`` for the access line.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -28,11 +28,16 @@ from app.observability import correlation, metrics
 from app.observability.audit import AuditEvent, outcome_for_status
 from app.observability.context import CURRENT, SCOPE_KEY, RequestContext
 from app.observability.exposition import MetricsEndpoint
+from app.observability.http_metrics import Series
 from app.observability.logging import access_log
 
 _ROUTE_CACHE_MAX = 4096
 _ERROR_BODY_MAX = 2048
 _log = structlog.get_logger("app.errors")
+
+
+_Route = tuple[str, str, str, Series, bool]
+"""Per (method, path): method label, endpoint template, route name, request series, audited."""
 
 
 class AuditSink(Protocol):
@@ -93,16 +98,6 @@ class RouteResolver:
         return found
 
 
-def _headers(scope: Scope) -> tuple[bytes | None, bytes | None]:
-    rid = agent = None
-    for key, value in scope["headers"]:
-        if key == correlation.HEADER:
-            rid = value
-        elif key == b"user-agent":
-            agent = value
-    return rid, agent
-
-
 class ObservabilityMiddleware:
     def __init__(
         self,
@@ -120,6 +115,19 @@ class ObservabilityMiddleware:
         self.audit_prefixes = audit_prefixes
         self.metrics_path = metrics_path
         self.metrics_endpoint = MetricsEndpoint(metrics_token)
+        self._routes: dict[tuple[str, str], _Route] = {}
+
+    def _route(self, scope: Scope) -> _Route:
+        """What a (method, path) always gets: labels, route name, series, audited; cached, bounded."""
+        key = (scope["method"], scope["path"])
+        method = key[0] if key[0] in metrics.HTTP_METHODS else metrics.OTHER_METHOD
+        template, name = self.resolver.resolve(scope)
+        audited = self.audit is not None and key[1].startswith(self.audit_prefixes)
+        route = (method, template, name, metrics.HTTP.series(method, template), audited)
+        if len(self._routes) >= _ROUTE_CACHE_MAX:
+            self._routes.clear()
+        self._routes[key] = route
+        return route
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """HTTP requests are handled inline (one coroutine less per request); the rest is delegated."""
@@ -127,37 +135,34 @@ class ObservabilityMiddleware:
             await self._other(scope, receive, send)
             return
         start = time.perf_counter()
-        method = scope["method"] if scope["method"] in metrics.HTTP_METHODS else metrics.OTHER_METHOD
-        raw_rid, agent = _headers(scope)
-        rid = correlation.accept(raw_rid)
-        template, route_name = self.resolver.resolve(scope)
-        ctx = RequestContext(rid)
-        scope[SCOPE_KEY] = ctx
+        route = self._routes.get((scope["method"], scope["path"])) or self._route(scope)
+        method, template, route_name, series, audited = route
+        headers = dict(scope["headers"])  # one C call; names are lower-case bytes, the last one wins
+        raw_rid = headers.get(correlation.HEADER)
+        rid = correlation.accept(raw_rid) if raw_rid else correlation.new_id()
+        ctx = scope[SCOPE_KEY] = RequestContext(rid)
         token = CURRENT.set(ctx)
-        audited = self.audit is not None and scope["path"].startswith(self.audit_prefixes)
-        series = metrics.HTTP.series(method, template)
         series.start()
 
-        status = 500
-        started = False
+        status = 0  # 0: no response started yet
         error_body = bytearray() if audited else None
         rid_header = (correlation.HEADER, rid.encode())
 
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status, started
+        def send_wrapper(message: Message) -> Awaitable[None]:
+            # Not a coroutine: the caller awaits ``send``'s own awaitable (one frame less per message).
+            nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                started = True
                 headers = message.get("headers")
                 message["headers"] = [*headers, rid_header] if headers else [rid_header]
             elif error_body is not None and status >= 400 and len(error_body) < _ERROR_BODY_MAX:
                 error_body.extend(message.get("body", b"")[: _ERROR_BODY_MAX - len(error_body)])
-            await send(message)
+            return send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
         except Exception as exc:
-            status = 500
+            started, status = status != 0, 500
             ctx.error_message = ctx.error_message or f"{type(exc).__name__}: {exc}"[:500]
             metrics.APP_ERRORS.labels(type(exc).__name__, template).inc()
             _log.error("unhandled exception", exc_info=exc, endpoint=template, method=method,
@@ -170,17 +175,21 @@ class ObservabilityMiddleware:
         finally:
             end = time.perf_counter()
             duration = end - start
+            if not status:  # the app returned without answering: the server sends a 500
+                status = 500
             series.finish(status, duration, end, rid)
             client = scope.get("client")
             client_ip = client[0] if client else None
             access_log(
                 {"request_id": rid, "user_id": ctx.user_id, "method": method, "endpoint": template,
-                 "path": scope["path"], "status_code": status, "duration_ms": _millis(duration),
+                 "path": scope["path"], "status_code": status,
+                 "duration_ms": int(duration * 1_000_000.0 + 0.5) / 1000.0,  # _millis(), inline
                  "client_ip": client_ip},
                 "info" if status < 500 else "error",
             )
             if audited:
-                self._audit(ctx, scope, route_name, status, duration, client_ip, agent, error_body)
+                self._audit(ctx, scope, route_name, status, duration, client_ip, headers.get(b"user-agent"),
+                            error_body)
             CURRENT.reset(token)
 
     def _audit(
@@ -221,8 +230,7 @@ class ObservabilityMiddleware:
 
     # -- WebSocket --------------------------------------------------------------
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw_rid, _ = _headers(scope)
-        rid = correlation.accept(raw_rid)
+        rid = correlation.accept(dict(scope["headers"]).get(correlation.HEADER))
         ctx = scope[SCOPE_KEY] = RequestContext(rid)
         token = CURRENT.set(ctx)
         template, _ = self.resolver.resolve(scope)
