@@ -10,7 +10,6 @@ of the design this replaces.
 from __future__ import annotations
 
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -19,9 +18,13 @@ from starlette.types import Scope
 SCOPE_KEY = "observability.context"
 
 
-@dataclass(slots=True)
 class RequestContext:
-    request_id: str
+    """What the middleware, auth and the routes learn about one request (or WebSocket connection).
+
+    The defaults are class attributes: one is copied onto the instance only when
+    something sets it, so creating a context per request is one attribute store.
+    """
+
     user_id: str | None = None
     username: str | None = None
     roles: tuple[str, ...] = ()
@@ -32,7 +35,14 @@ class RequestContext:
     error_message: str | None = None
     """Why the request failed, for the audit row (e.g. the 401 reason)."""
     log_fields: dict[str, Any] | None = None
-    """Extra fields for every log line written while this request is served (e.g. ``connection_id``)."""
+    """Extra fields for every log line written while this request is served (e.g. ``connection_id``);
+    replaced, never mutated (``bind_log_fields``), so the class default is never shared state."""
+
+    def __init__(self, request_id: str) -> None:
+        self.request_id = request_id
+
+    def __repr__(self) -> str:
+        return f"RequestContext(request_id={self.request_id!r}, user_id={self.user_id!r})"
 
 
 CURRENT: ContextVar[RequestContext | None] = ContextVar("observability.request", default=None)

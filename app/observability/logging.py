@@ -27,6 +27,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, MutableMapping
+from threading import get_ident
 from typing import IO, Any, Final
 
 import orjson
@@ -89,14 +90,14 @@ class LineSink:
         if self._flush_scheduled and self._loop is not None and self._loop.is_running():
             return  # the flush already scheduled on that loop takes this line too
         loop = self._loop
-        if loop is None or self._loop_thread != threading.get_ident() or not loop.is_running():
+        if loop is None or self._loop_thread != get_ident() or not loop.is_running():
             # Only when the loop may have changed: asyncio.get_running_loop() costs a getpid() syscall.
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
                 self.flush()
                 return
-            self._loop, self._loop_thread = loop, threading.get_ident()
+            self._loop, self._loop_thread = loop, get_ident()
         self._flush_scheduled = True
         loop.call_soon(self._flush_soon)
 
@@ -164,15 +165,18 @@ _MILLIS: Final = tuple(f".{ms:03d}Z" for ms in range(1000))
 
 
 def _timestamp() -> str:
-    """ISO 8601 UTC with milliseconds; the date-time part is formatted once per second
-    (one tuple swap, so threads never see a torn value)."""
-    global _second
+    """ISO 8601 UTC with milliseconds; the date-time part is formatted once per second."""
     now = time.time()
     whole = int(now)
-    cached = _second
-    if cached[0] != whole:
-        cached = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
-    return cached[1] + _MILLIS[int((now - whole) * 1000)]
+    second = _second if _second[0] == whole else _new_second(whole)
+    return second[1] + _MILLIS[int((now - whole) * 1000)]
+
+
+def _new_second(whole: int) -> tuple[int, str]:
+    """Format a new second (one tuple swap, so threads never see a torn value)."""
+    global _second
+    _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return _second
 
 
 def _add_request_fields(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
@@ -346,8 +350,7 @@ def configure_logging(
     _state.errors = ErrorFile(error_file) if error_file else None
     _state.min_level = logging.getLevelName(level.upper())
     _state.access_suffix = b"," + orjson.dumps(_access_constants())[1:] + b"\n"
-    if not _state.json_console:
-        _state.human = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
+    _state.human = None if _state.json_console else structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
     if loki_url:
         from app.observability.loki import LokiShipper
 
@@ -396,22 +399,26 @@ def access_log(fields: dict[str, Any], level: str = "info") -> None:
     site) are serialised once by ``configure_logging`` and appended as bytes.
     ``fields`` is owned by the caller and consumed here.
     """
-    if LEVELS[level] < _state.min_level:
+    state = _state
+    if LEVELS[level] < state.min_level:
         return
-    fields["timestamp"] = _timestamp()
+    now = time.time()  # _timestamp(), inline: this runs once per request
+    whole = int(now)
+    second = _second if _second[0] == whole else _new_second(whole)
+    fields["timestamp"] = second[1] + _MILLIS[int((now - whole) * 1000)]
     fields["level"] = level
-    if not _state.json_console and _state.human is not None:
+    if state.human is not None:
         fields.update(_access_constants())
         _emit(orjson.dumps(fields, default=str, option=orjson.OPT_APPEND_NEWLINE), level,
-              _state.human(None, level, {"event": fields.pop("message"), **fields}))
+              state.human(None, level, {"event": fields.pop("message"), **fields}))
         return
-    line = orjson.dumps(fields, default=str)[:-1] + _state.access_suffix
-    if _state.sink is not None:
-        _state.sink.queue(line)
-    if _state.errors is not None and LEVELS[level] >= 40:
-        _state.errors.write(line)
-    if _state.shipper is not None:
-        _state.shipper(level, line[:-1].decode())
+    line = orjson.dumps(fields, default=str)[:-1] + state.access_suffix
+    if state.sink is not None:
+        state.sink.queue(line)
+    if state.errors is not None and LEVELS[level] >= 40:
+        state.errors.write(line)
+    if state.shipper is not None:
+        state.shipper(level, line[:-1].decode())
 
 
 def _access_constants() -> dict[str, Any]:
