@@ -356,6 +356,35 @@ def test_request_data_cap_applies_after_redaction() -> None:
     assert orjson.loads(encode_request_data({1: {2, 3}}, 64) or b"") == {"1": "{2, 3}"}  # any value stays storable
 
 
+FULL_ROW = {  # every string column set, each within its length, ASCII: the fast path keeps them as they are
+    "user_id": "u-1", "username": "alice", "user_roles": "get-authors,admin", "action_type": "get_author",
+    "resource": "GET /api/authors/1", "outcome": OUTCOME_SUCCESS, "ip_address": "10.0.0.1",
+    "user_agent": "curl/8", "request_id": "req-1", "error_message": "HTTP 404",
+}
+
+
+@pytest.mark.parametrize("column", sorted(audit._STRING_CAPS))
+@pytest.mark.parametrize("problem", ["over_cap", "at_cap", "nul", "surrogate", "non_ascii", "not_str"])
+def test_each_string_column_is_normalised_whatever_the_other_columns_hold(column: str, problem: str) -> None:
+    """The row check proves all ten columns at once; one bad column among nine good ones must still be caught."""
+    cap = audit._STRING_CAPS[column]
+    value: Any = {
+        "over_cap": "x" * (cap + 1), "at_cap": "x" * cap, "nul": "a\x00b", "surrogate": "a\ud800b",
+        "non_ascii": "é" * (cap + 1), "not_str": 12345,
+    }[problem]
+    expected = {
+        "over_cap": "x" * cap, "at_cap": "x" * cap, "nul": "a\ufffdb", "surrogate": "a?b",
+        "non_ascii": "é" * cap, "not_str": "12345"[:cap],
+    }[problem]
+    fields = {**FULL_ROW, column: value}
+    row = audit._row(event(**{k: v for k, v in fields.items() if k != "resource"}, resource=fields["resource"]),
+                     4096)
+    assert row[column] == expected
+    assert {k: row[k] for k in FULL_ROW if k != column} == {k: v for k, v in FULL_ROW.items() if k != column}
+    assert all(v is None or (type(v) is str and len(v) <= audit._STRING_CAPS[k]) for k, v in row.items()
+               if k in audit._STRING_CAPS)
+
+
 async def test_oversized_strings_and_nul_characters_do_not_cost_the_row(engine: AsyncEngine) -> None:
     """Column lengths and PostgreSQL's refusal of NUL are handled on the way in, not by dropping rows."""
     metrics = Metrics()
