@@ -110,10 +110,9 @@ class LineSink:
             pending = self._pending
             if not pending:
                 return
-            lines: list[bytes] = []
-            while pending:
-                lines.append(pending.popleft())  # deque ops are atomic: writers never wait for this lock
-            data = lines[0] if len(lines) == 1 else b"".join(lines)
+            # Lines appended meanwhile wait for the next flush (deque ops are atomic: writers take no lock).
+            count = len(pending)
+            data = pending.popleft() if count == 1 else b"".join([pending.popleft() for _ in range(count)])
             try:
                 written = os.write(self._fd, data)
                 if written < len(data):  # a pipe can take part of a large batch: write the rest
@@ -121,7 +120,7 @@ class LineSink:
                     while rest:
                         rest = rest[os.write(self._fd, rest):]
             except OSError:
-                self.failed += len(lines)
+                self.failed += count
 
 
 class ErrorFile:
