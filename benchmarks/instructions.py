@@ -4,19 +4,24 @@ Wall-clock and CPU-time ratios on a shared VM move by 10-20 % between runs
 (the bare app alone swung 6.0k-9.4k requests/s here); instruction counts do
 not. Each variant runs under ``valgrind --tool=callgrind`` (uvicorn, uvloop,
 httptools: everything in user space; the kernel's side of the syscalls is not
-counted) and answers N1 and then, in a second run, N2 sequential GETs on one
-keep-alive connection after 200 warm-up requests; (I(N2) - I(N1)) / (N2 - N1)
-is the per-request cost with start-up and shutdown cancelled out.
+counted) and answers N1 and then, in a second run, N2 GETs after 200 warm-up
+requests; (I(N2) - I(N1)) / (N2 - N1) is the per-request cost with start-up
+and shutdown cancelled out.
 
 One connection means one request per event-loop iteration: the least batching
 of access lines and audit rows there can be, so ``ours`` is measured at its
-most expensive. ``ours_audit`` writes its rows into a throwaway PostgreSQL
-(the writer's in-process work is counted; the database's is not).
+most expensive. 32 connections, each sending its next request as soon as the
+last is answered (wrk's closed loop, from a thread per connection), keep the
+server saturated as wrk -c32 does: several requests per loop iteration, the
+case the throughput target is about. ``ours_audit`` writes its rows into a
+throwaway PostgreSQL (the writer's in-process work is counted; the
+database's is not).
 
     .venv/bin/python benchmarks/instructions.py [--small 500] [--large 2500] [--variant ours ...]
+        [--connections 1 --connections 32]
 
 Needs valgrind (``apt-get install valgrind``); about 25 s of CPU per run,
-two runs per variant, two at a time.
+two runs per variant and connection count, two at a time.
 """
 
 from __future__ import annotations
@@ -51,28 +56,42 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def drive(port: int, requests: int, timeout: float = 600.0) -> None:
-    deadline = time.monotonic() + timeout
+def _connect(port: int, deadline: float) -> http.client.HTTPConnection:
     while True:
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
             conn.request("GET", PATH)
             conn.getresponse().read()
-            break
+            return conn
         except OSError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
-    for _ in range(200 + requests):
+
+
+def _get(conn: http.client.HTTPConnection, n: int) -> None:
+    for _ in range(n):
         conn.request("GET", PATH)
         response = conn.getresponse()
         response.read()
         if response.status != 200:
             raise RuntimeError(f"GET {PATH} answered {response.status}")
-    conn.close()
 
 
-def count(variant: str, requests: int, env: dict[str, str]) -> int:
+def drive(port: int, requests: int, connections: int = 1, timeout: float = 600.0) -> None:
+    """200 warm-up GETs, then ``requests`` more, spread over ``connections`` keep-alive connections
+    that each send their next request as soon as the last is answered (wrk's closed loop)."""
+    deadline = time.monotonic() + timeout
+    conns = [_connect(port, deadline) for _ in range(connections)]
+    _get(conns[0], 200)
+    share, extra = divmod(requests, connections)
+    with ThreadPoolExecutor(max_workers=connections) as pool:
+        list(pool.map(_get, conns, [share + (i < extra) for i in range(connections)]))
+    for conn in conns:
+        conn.close()
+
+
+def count(variant: str, requests: int, env: dict[str, str], connections: int = 1) -> int:
     """Instructions of one whole server run (start, warm-up, ``requests`` GETs, graceful stop)."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-cg-") as tmp:
@@ -86,7 +105,7 @@ def count(variant: str, requests: int, env: dict[str, str]) -> int:
         server = subprocess.Popen(argv, cwd=HERE / "variants", env=run_env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            drive(port, requests)
+            drive(port, requests, connections)
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=300)
@@ -101,8 +120,11 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=500)
     parser.add_argument("--large", type=int, default=2500)
     parser.add_argument("--variant", action="append", choices=VARIANTS)
+    parser.add_argument("--connections", type=int, action="append",
+                        help="concurrent keep-alive connections (repeatable; default: 1 and 32)")
     args = parser.parse_args()
     variants = args.variant or list(VARIANTS)
+    levels = args.connections or [1, 32]
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
     server = None
@@ -111,30 +133,33 @@ def main() -> None:
         server.start()
     try:
         jobs = []
-        for variant in variants:
-            for n in (args.small, args.large):
-                job_env: dict[str, str] = {}
-                if variant == "ours_audit" and server is not None:  # one database per run: its own chain
-                    server.create_database(f"bench_{n}")
-                    job_env["BENCH_DATABASE_URL"] = server.url(f"bench_{n}")
-                jobs.append((variant, n, job_env))
+        for conns in levels:
+            for variant in variants:
+                for n in (args.small, args.large):
+                    job_env: dict[str, str] = {}
+                    if variant == "ours_audit" and server is not None:  # one database per run: its own chain
+                        server.create_database(f"bench_{conns}_{n}")
+                        job_env["BENCH_DATABASE_URL"] = server.url(f"bench_{conns}_{n}")
+                    jobs.append((variant, n, job_env, conns))
         with ThreadPoolExecutor(max_workers=2) as pool:
-            totals = dict(zip(((v, n) for v, n, _ in jobs),
+            totals = dict(zip(((v, n, c) for v, n, _, c in jobs),
                               pool.map(lambda job: count(*job), jobs), strict=True))
     finally:
         if server is not None:
             server.destroy()
-    per_request = {v: (totals[v, args.large] - totals[v, args.small]) / (args.large - args.small) for v in variants}
-    base = per_request.get("bare")
-    print(f"callgrind, {args.large - args.small} requests (N={args.small} vs N={args.large}), one keep-alive "
-          f"connection, GET {PATH}, uvicorn 1 worker uvloop/httptools\n")
-    print("| variant | instructions/request | vs bare | added |")
-    print("|---|---:|---:|---:|")
+    span = args.large - args.small
+    print(f"callgrind, {span} requests (N={args.small} vs N={args.large}) on 1 and on 32 keep-alive connections, "
+          f"GET {PATH}, uvicorn 1 worker uvloop/httptools\n")
+    print("| variant | " + " | ".join(f"{c} conn: instructions/request | vs bare" for c in levels) + " |")
+    print("|---|" + "---:|---:|" * len(levels))
     for variant in variants:
-        value = per_request[variant]
-        ratio = f"{value / base:.3f}" if base else "-"
-        added = f"+{value - base:,.0f}" if base else "-"
-        print(f"| {variant} | {value:,.0f} | {ratio} | {added} |")
+        cells = []
+        for conns in levels:
+            value = (totals[variant, args.large, conns] - totals[variant, args.small, conns]) / span
+            base = (totals["bare", args.large, conns] - totals["bare", args.small, conns]) / span \
+                if "bare" in variants else None
+            cells += [f"{value:,.0f}", f"{value / base:.3f} (+{value - base:,.0f})" if base else "-"]
+        print(f"| {variant} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
