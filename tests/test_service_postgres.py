@@ -300,6 +300,9 @@ def test_two_workers_add_up_on_one_scrape(postgres_server, postgres_db, tmp_path
     )
     assert total == n
     assert len(pids) == 2, f"both workers must have served requests, saw {pids}"
+    enqueued = sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
+                   if s.name == "audit_events_enqueued_total")
+    assert enqueued == n  # every 401 is an audit row; each worker wrote its count through to its file
 
 
 @pytest.fixture(autouse=True)

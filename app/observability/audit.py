@@ -81,7 +81,8 @@ Bad rows
     (tests/test_migrations.py) is what keeps app.db and the database equal.
 
 Call ``enqueue`` from the event loop's thread (the wake-up ``asyncio.Event`` is
-not thread-safe). ``audit_queue_size`` is set to ``pending``: one writer per process.
+not thread-safe). ``audit_queue_size`` reports ``pending`` of the writer that last
+accepted a row or moved its backlog: one writer per process.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ from app.observability.metrics import (
     AUDIT_EVENTS_SPOOLED,
     AUDIT_EVENTS_WRITTEN,
     AUDIT_LAST_WRITE,
-    AUDIT_QUEUE_SIZE,
+    AUDIT_QUEUE,
     AUDIT_WRITE_FAILURES,
     DB_QUERY_DURATION,
 )
@@ -396,8 +397,12 @@ class AuditWriter:
         queue.append(row)
         if self._waiting_for_first or len(queue) >= self._batch_size:
             self._wakeup.set()
-        AUDIT_EVENTS_ENQUEUED.inc()
-        AUDIT_QUEUE_SIZE.set(self.pending)
+        counts = AUDIT_QUEUE  # no lock, no call: read at collection (audit_queue_metrics)
+        counts.enqueued += 1
+        counts.writer = self
+        if counts.shared:
+            AUDIT_EVENTS_ENQUEUED.inc()
+            AUDIT_QUEUE.report(self)
         return True
 
     async def start(self) -> None:
@@ -517,7 +522,7 @@ class AuditWriter:
             else:
                 self._parts.popleft()
                 self._in_flight -= len(part)
-                AUDIT_QUEUE_SIZE.set(self.pending)
+                AUDIT_QUEUE.report(self)
 
     async def _insert(self, rows: list[Row]) -> None:
         """Lock the chain head, number and hash the rows after it, one INSERT, move the head: one transaction."""
@@ -554,7 +559,7 @@ class AuditWriter:
             return
         self._in_flight -= 1
         AUDIT_EVENTS_DROPPED.inc()
-        AUDIT_QUEUE_SIZE.set(self.pending)
+        AUDIT_QUEUE.report(self)
         log.error(
             "audit_row_rejected",
             request_id=part[0].get("request_id"),
@@ -605,7 +610,7 @@ class AuditWriter:
                 break
             self._parts.append(rows)
             self._in_flight += len(rows)
-            AUDIT_QUEUE_SIZE.set(self.pending)
+            AUDIT_QUEUE.report(self)
             await self._commit_parts()
             replayed += len(rows)
         log.info("audit_spool_replayed", path=str(spool_file.path), rows=replayed)
@@ -634,7 +639,7 @@ class AuditWriter:
         tails, self._replaying = self._replaying, []
         if leftovers or tails:
             await self._save(leftovers, tails)
-        AUDIT_QUEUE_SIZE.set(self.pending)
+        AUDIT_QUEUE.report(self)
         self._warn_drops(force=True)
 
     async def _save(self, rows: list[Row], tails: list[SpoolFile]) -> None:

@@ -26,6 +26,7 @@ from typing import Final
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.metrics import MetricWrapperBase
 
+from app.observability.audit_queue_metrics import AuditQueueMetrics
 from app.observability.http_metrics import HttpMetrics
 
 # ``*_created`` series double the series count and no dashboard reads them.
@@ -126,6 +127,8 @@ AUDIT_QUEUE_SIZE = Gauge(
     "audit_queue_size", "Audit rows waiting in memory to be written.", multiprocess_mode="livesum"
 )
 AUDIT_EVENTS_ENQUEUED = Counter("audit_events_enqueued_total", "Audit rows accepted into the queue.")
+AUDIT_QUEUE: Final = AuditQueueMetrics(AUDIT_EVENTS_ENQUEUED, AUDIT_QUEUE_SIZE, registry=REGISTRY, shared=MULTIPROCESS)
+"""What ``AuditWriter.enqueue`` updates per row; it reports under the two names above."""
 AUDIT_EVENTS_WRITTEN = Counter("audit_events_written_total", "Audit rows committed to the database.")
 AUDIT_EVENTS_DROPPED = Counter(
     "audit_events_dropped_total",

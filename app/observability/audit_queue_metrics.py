@@ -1,0 +1,70 @@
+"""``audit_events_enqueued_total`` and ``audit_queue_size`` without a lock per audited request.
+
+prometheus-client takes a mutex and walks three calls per ``inc``/``set``;
+``AuditWriter.enqueue`` did both for every audited request. Here ``enqueue``
+adds one to ``enqueued`` (a plain int, updated on the event loop's thread) and
+names itself ``writer``; collection reports the total and that writer's
+``pending`` under the catalog's names, types and help (a test holds the
+exposition byte-identical to prometheus-client's objects). As with
+``http_metrics``, the catalog objects stay the one definition: in
+single-process mode they are unregistered and this collector speaks for them.
+
+In multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``) the values must reach the
+shared files, so ``shared`` tells ``enqueue`` to write through to the catalog
+objects as before, and this collector reports nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
+
+
+class HasPending(Protocol):
+    @property
+    def pending(self) -> int: ...
+
+
+class AuditQueueMetrics(Collector):
+    def __init__(
+        self, enqueued: Counter, queue_size: Gauge, *, registry: CollectorRegistry | None, shared: bool = False
+    ) -> None:
+        self.enqueued_metric, self.queue_size_metric = enqueued, queue_size
+        self.shared = shared
+        self.enqueued = 0
+        """Rows accepted by every writer of this process (single-process mode)."""
+        self.writer: HasPending | None = None
+        """The writer that last accepted a row or changed its backlog: one writer per process."""
+        if registry is not None and not shared:
+            registry.unregister(enqueued)
+            registry.unregister(queue_size)
+            registry.register(self)
+
+    def report(self, writer: HasPending) -> None:
+        """The writer's backlog changed (a batch committed, rows spooled or dropped)."""
+        self.writer = writer
+        if self.shared:
+            self.queue_size_metric.set(writer.pending)
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(self._families())
+
+    def _families(self) -> tuple[Metric, Metric]:
+        return (
+            Metric(self.enqueued_metric._name, self.enqueued_metric._documentation, "counter"),
+            Metric(self.queue_size_metric._name, self.queue_size_metric._documentation, "gauge"),
+        )
+
+    def collect(self) -> Iterator[Metric]:
+        if self.shared:  # the catalog objects are registered and report themselves
+            return iter(())
+        enqueued, queue_size = self._families()
+        enqueued.samples.append(Sample(enqueued.name + "_total", {}, float(self.enqueued)))
+        writer = self.writer
+        queue_size.samples.append(Sample(queue_size.name, {}, float(writer.pending if writer is not None else 0)))
+        return iter((enqueued, queue_size))
