@@ -87,7 +87,7 @@ class LineSink:
     def queue(self, line: bytes) -> None:
         """Like ``write``, but on an event loop the line waits for the end of the loop's iteration."""
         self._pending.append(line)
-        if self._flush_scheduled and self._loop is not None and self._loop.is_running():
+        if self._flush_scheduled and self._loop.is_running():  # type: ignore[union-attr]  # set when scheduled
             return  # the flush already scheduled on that loop takes this line too
         loop = self._loop
         if loop is None or self._loop_thread != get_ident() or not loop.is_running():

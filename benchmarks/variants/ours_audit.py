@@ -3,6 +3,9 @@
 ``BENCH_DATABASE_URL`` picks the database (``make bench`` gives it a throwaway
 PostgreSQL, as the service uses; default: a SQLite file in a temp dir). The
 writer runs in the server process, so its CPU is paid here too.
+``BENCH_AUDIT_BATCH_TIMEOUT`` (default 0.5 s): under wrk's load batches fill to
+``batch_size`` long before it; ``instructions.py`` raises it so that a server
+slowed 50x by valgrind batches as it would at full speed.
 """
 import contextlib
 import os
@@ -20,7 +23,8 @@ from app.observability.logging import configure_logging
 url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/bench.db"
 upgrade(url)
 writer = AuditWriter(
-    create_engine(url), queue_max_size=100_000, batch_size=1000, batch_timeout_seconds=0.5,
+    create_engine(url), queue_max_size=100_000, batch_size=1000,
+    batch_timeout_seconds=float(os.environ.get("BENCH_AUDIT_BATCH_TIMEOUT", "0.5")),
     retry_max_seconds=5, shutdown_timeout_seconds=10, spool_path=None,
 )
 
