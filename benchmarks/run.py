@@ -4,7 +4,8 @@
    libraries and ours, interleaved round-robin in one run; ``ours_audit``
    writes its rows into a throwaway PostgreSQL, as the service does;
 2. instructions per request under callgrind (``instructions.py``): the
-   deterministic version of 1, for comparing commits on a noisy machine;
+   deterministic version of 1 (on one and on 32 connections), for comparing
+   commits on a noisy machine;
    in-process CPU per request (``asgi_overhead.py``);
 3. ``/metrics`` scrape time at the reference cardinality, 1 and 2 workers (``scrape.py``);
 4. audit writer throughput into PostgreSQL vs one INSERT per row (``audit_writer.py``);

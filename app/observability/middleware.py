@@ -6,10 +6,14 @@ access line and enqueues one audit row (for audited path prefixes). It sits
 outside Starlette's error handling, so 400/401/403/404/405/413/422/429/500 are
 all seen with their real status.
 
-Hot-path rules: no per-request closures beyond ``send``'s wrapper, the request
-series updated lock-free per (method, template) (``http_metrics``), route
-templates cached per path in a bounded dict, the request context published with
-one contextvar ``set``/``reset``, one ``orjson.dumps`` for the access line.
+Hot-path rules: per (method, path) one cached tuple holds everything the
+request's route decides (labels, route name, series, audited); the request
+series are updated lock-free (``http_metrics``); headers are read through one
+``dict()``; the request context is published with one contextvar
+``set``/``reset``; the only per-request closure is ``send``'s wrapper, which
+returns ``send``'s awaitable rather than being a coroutine; one
+``orjson.dumps`` for the access line. ``benchmarks/instructions.py`` counts
+what each change costs.
 """
 
 from __future__ import annotations
