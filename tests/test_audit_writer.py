@@ -12,6 +12,7 @@ which reuses the helpers defined here.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -252,6 +253,40 @@ async def test_n_rows_are_written_in_ceil_n_over_batch_size_inserts(engine: Asyn
         "db_inserts": 3,
     }
     assert [r["request_id"] for r in await fetch_rows(engine)] == [e.request_id for e in sent]
+
+
+async def test_a_large_batch_hands_the_loop_back_between_chunks_and_stays_one_chain(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """600 rows, one batch: encoded and hashed 100 rows at a time with the loop handed back in between
+    (and on PostgreSQL sent as three COPYs), still one transaction and one gap-free chain."""
+    yields: list[str] = []
+    real_sleep = asyncio.sleep
+
+    async def counting_sleep(delay: float, *args: Any) -> Any:
+        caller = sys._getframe(1).f_code
+        if delay == 0 and caller.co_filename == audit.__file__:
+            yields.append(caller.co_name)
+        return await real_sleep(delay, *args)
+
+    n = 600
+    writer = writer_for(engine, batch_size=n, queue_max_size=n)
+    sent = [event(i) for i in range(n)]
+    assert all(writer.enqueue(e) for e in sent)
+    metrics = Metrics()
+    monkeypatch.setattr(asyncio, "sleep", counting_sleep)
+    with inserts_counted(engine) as inserts:
+        await writer.start()
+        await wait_until(lambda: writer.pending == 0, what="all rows written")
+        await writer.stop()
+    assert inserts == [n] and metrics.delta()["batches"] == 1
+    per_chunk = n // audit.YIELD_EVERY_ROWS - 1
+    copies = -(-n // audit.COPY_ROWS) - 1 if engine.dialect.name == "postgresql" else 0
+    assert yields == ["_insert"] * (2 * per_chunk) + ["_insert_rows"] * copies
+    rows = await fetch_rows(engine)
+    assert [r["request_id"] for r in rows] == [e.request_id for e in sent]
+    assert [r["seq"] for r in rows] == list(range(1, n + 1))
+    assert [r["prev_hash"] for r in rows] == [GENESIS] + [r["row_hash"] for r in rows[:-1]]
 
 
 async def test_partial_batch_is_written_when_the_timeout_expires(sqlite_engine: AsyncEngine) -> None:

@@ -141,6 +141,9 @@ TEXT_MAX_CHARS: Final = 1024
 DROP_WARNING_INTERVAL_SECONDS: Final = 5.0
 RETRY_BASE_SECONDS: Final = 0.1
 CANCEL_GRACE_SECONDS: Final = 0.5
+YIELD_EVERY_ROWS: Final = 100
+"""The writer hands the event loop back to requests after this many rows of canonical encoding or
+hashing (~0.3 ms of CPU), instead of holding it for a whole batch's."""
 """How long ``stop()`` lets an insert begun before the deadline finish before cancelling it."""
 
 _STRING_CAPS: Final[dict[str, int]] = {
@@ -525,18 +528,28 @@ class AuditWriter:
                 AUDIT_QUEUE.report(self)
 
     async def _insert(self, rows: list[Row]) -> None:
-        """Lock the chain head, number and hash the rows after it, one INSERT, move the head: one transaction."""
+        """Lock the chain head, number and hash the rows after it, insert them, move the head: one transaction.
+
+        Hashing and encoding hand the loop back every ``YIELD_EVERY_ROWS`` rows, so requests
+        are not held up behind a whole batch's CPU work."""
         started = time.perf_counter()
-        try:  # the costly part of the hash, before the lock
-            encoded = [canonical_fields(row) for row in rows]
-        except (TypeError, ValueError) as exc:  # JSON or text the canonical encoding refuses
-            raise UnhashableRow(type(exc).__name__) from exc
+        encoded: list[bytes] = []
+        for chunk in range(0, len(rows), YIELD_EVERY_ROWS):  # the costly part of the hash, before the lock
+            if chunk:
+                await asyncio.sleep(0)  # let requests run between chunks: a batch never holds the loop for long
+            try:
+                encoded.extend([canonical_fields(row) for row in rows[chunk:chunk + YIELD_EVERY_ROWS]])
+            except (TypeError, ValueError) as exc:  # JSON or text the canonical encoding refuses
+                raise UnhashableRow(type(exc).__name__) from exc
         async with self._engine.begin() as conn:
             seq, prev_hash = await _lock_head(conn)
             chain: list[tuple[int, str, str]] = []
-            for fields in encoded:
+            chain_hash = self._hasher.chain_hash
+            for i, fields in enumerate(encoded):
+                if i and not i % YIELD_EVERY_ROWS:
+                    await asyncio.sleep(0)
                 seq += 1
-                row_hash = self._hasher.chain_hash(fields, seq, prev_hash)
+                row_hash = chain_hash(fields, seq, prev_hash)
                 chain.append((seq, prev_hash, row_hash))
                 prev_hash = row_hash
             await _insert_rows(conn, rows, chain)
@@ -663,6 +676,9 @@ _ROW_COLUMNS: Final = tuple(
     c.name for c in user_actions.columns if c.name not in ("id", "request_data", *CHAIN_COLUMNS)
 )
 _COPY_COLUMNS: Final = (*_ROW_COLUMNS, "request_data", *CHAIN_COLUMNS)
+COPY_ROWS: Final = 250
+"""Rows per COPY inside a batch's transaction: asyncpg encodes a COPY's records without yielding, so a
+batch is sent as a few COPYs (one round trip each) with the loop handed back in between."""
 
 
 async def _insert_rows(conn: AsyncConnection, rows: list[Row], chain: list[tuple[int, str, str]]) -> None:
@@ -676,13 +692,16 @@ async def _insert_rows(conn: AsyncConnection, rows: list[Row], chain: list[tuple
         ]
         await conn.execute(user_actions.insert(), params)
         return
-    records = [
-        (*[row[name] for name in _ROW_COLUMNS], None if row["request_data"] is None else row["request_data"].decode(),
-         *link)
-        for row, link in zip(rows, chain, strict=True)
-    ]
-    raw = await conn.get_raw_connection()
-    await raw.driver_connection.copy_records_to_table("user_actions", columns=_COPY_COLUMNS, records=records)
+    raw = (await conn.get_raw_connection()).driver_connection
+    for chunk in range(0, len(rows), COPY_ROWS):  # asyncpg encodes a COPY's records in one go: a few, not one
+        if chunk:
+            await asyncio.sleep(0)
+        records = [
+            (*[row[name] for name in _ROW_COLUMNS],
+             None if row["request_data"] is None else row["request_data"].decode(), *link)
+            for row, link in zip(rows[chunk:chunk + COPY_ROWS], chain[chunk:chunk + COPY_ROWS], strict=True)
+        ]
+        await raw.copy_records_to_table("user_actions", columns=_COPY_COLUMNS, records=records)
 
 
 async def _lock_head(conn: AsyncConnection) -> tuple[int, str]:
