@@ -39,6 +39,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any, Final
 
 import orjson
@@ -135,6 +136,7 @@ def _float(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+_fields_of: Final = itemgetter(*FIELDS)
 _TIMESTAMP, _REQUEST_DATA, _STATUS, _DURATION = (
     FIELDS.index(name) for name in ("timestamp", "request_data", "response_status", "duration_ms")
 )
@@ -147,7 +149,10 @@ def canonical_fields(row: Mapping[str, Any]) -> bytes:
     held only for the cheap digest. Every column is taken as it is except the
     four that the database hands back in another shape.
     """
-    values = [row.get(name) for name in FIELDS]
+    try:
+        values = list(_fields_of(row))  # one C call for the usual complete row
+    except KeyError:
+        values = [row.get(name) for name in FIELDS]
     values[_TIMESTAMP] = epoch_us(values[_TIMESTAMP])
     if values[_REQUEST_DATA] is not None:
         values[_REQUEST_DATA] = _request_data(values[_REQUEST_DATA])

@@ -675,6 +675,7 @@ class AuditWriter:
 _ROW_COLUMNS: Final = tuple(
     c.name for c in user_actions.columns if c.name not in ("id", "request_data", *CHAIN_COLUMNS)
 )
+_row_columns_of: Final = itemgetter(*_ROW_COLUMNS)
 _COPY_COLUMNS: Final = (*_ROW_COLUMNS, "request_data", *CHAIN_COLUMNS)
 COPY_ROWS: Final = 250
 """Rows per COPY inside a batch's transaction: asyncpg encodes a COPY's records without yielding, so a
@@ -697,8 +698,7 @@ async def _insert_rows(conn: AsyncConnection, rows: list[Row], chain: list[tuple
         if chunk:
             await asyncio.sleep(0)
         records = [
-            (*[row[name] for name in _ROW_COLUMNS],
-             None if row["request_data"] is None else row["request_data"].decode(), *link)
+            (*_row_columns_of(row), None if row["request_data"] is None else row["request_data"].decode(), *link)
             for row, link in zip(rows[chunk:chunk + COPY_ROWS], chain[chunk:chunk + COPY_ROWS], strict=True)
         ]
         await raw.copy_records_to_table("user_actions", columns=_COPY_COLUMNS, records=records)
