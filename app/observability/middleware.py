@@ -157,8 +157,8 @@ class ObservabilityMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = message.get("headers")
-                message["headers"] = [*headers, rid_header] if headers else [rid_header]
+                sent_headers = message.get("headers")
+                message["headers"] = [*sent_headers, rid_header] if sent_headers else [rid_header]
             elif error_body is not None and status >= 400 and len(error_body) < _ERROR_BODY_MAX:
                 error_body.extend(message.get("body", b"")[: _ERROR_BODY_MAX - len(error_body)])
             return send(message)
