@@ -405,7 +405,7 @@ class AuditWriter:
         counts.writer = self
         if counts.shared:
             AUDIT_EVENTS_ENQUEUED.inc()
-            AUDIT_QUEUE.report(self)
+            counts.report(self)
         return True
 
     async def start(self) -> None:

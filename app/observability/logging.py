@@ -401,10 +401,7 @@ def access_log(fields: dict[str, Any], level: str = "info") -> None:
     state = _state
     if LEVELS[level] < state.min_level:
         return
-    now = time.time()  # _timestamp(), inline: this runs once per request
-    whole = int(now)
-    second = _second if _second[0] == whole else _new_second(whole)
-    fields["timestamp"] = second[1] + _MILLIS[int((now - whole) * 1000)]
+    fields["timestamp"] = _timestamp()
     fields["level"] = level
     if state.human is not None:
         fields.update(_access_constants())

@@ -50,7 +50,8 @@ class AuditSink(Protocol):
 
 class RouteResolver:
     """Route template and name for a request, before the router runs (the in-progress
-    gauge needs the label up front). Cached per (method, path), bounded.
+    gauge needs the label up front). Not cached here: HTTP requests go through the
+    middleware's per-(method, path) route cache, WebSocket connections resolve once each.
 
     FastAPI >= 0.12x keeps included routers as lazy branches whose routes are only
     reachable through ``effective_route_contexts()``; older versions flatten them
@@ -60,7 +61,6 @@ class RouteResolver:
     def __init__(self, routes: Iterable[BaseRoute]) -> None:
         self._routes = routes
         self._flat: list[tuple[Any, str, str]] | None = None
-        self._cache: dict[tuple[str, str], tuple[str, str]] = {}
 
     @staticmethod
     def _flatten(routes: Iterable[Any]) -> list[tuple[Any, str, str]]:
@@ -78,28 +78,16 @@ class RouteResolver:
         return flat
 
     def resolve(self, scope: Scope) -> tuple[str, str]:
-        key = (scope.get("method", ""), scope["path"])
-        hit = self._cache.get(key)
-        if hit is not None:
-            return hit
         if self._flat is None:
             self._flat = self._flatten(self._routes)
-        found = (metrics.UNMATCHED_ENDPOINT, metrics.UNMATCHED_ENDPOINT)
         partial = None
         for route, path, name in self._flat:
             match, _ = route.matches(scope)
             if match is Match.FULL:
-                found = (path, name)
-                break
+                return path, name
             if match is Match.PARTIAL and partial is None:
                 partial = (path, name)
-        else:
-            if partial is not None:
-                found = partial
-        if len(self._cache) >= _ROUTE_CACHE_MAX:
-            self._cache.clear()
-        self._cache[key] = found
-        return found
+        return partial or (metrics.UNMATCHED_ENDPOINT, metrics.UNMATCHED_ENDPOINT)
 
 
 class ObservabilityMiddleware:
@@ -142,8 +130,7 @@ class ObservabilityMiddleware:
         route = self._routes.get((scope["method"], scope["path"])) or self._route(scope)
         method, template, route_name, series, audited = route
         headers = dict(scope["headers"])  # one C call; names are lower-case bytes, the last one wins
-        raw_rid = headers.get(correlation.HEADER)
-        rid = correlation.accept(raw_rid) if raw_rid else correlation.new_id()
+        rid = correlation.accept(headers.get(correlation.HEADER))
         ctx = scope[SCOPE_KEY] = RequestContext(rid)
         token = CURRENT.set(ctx)
         series.start()
