@@ -11,14 +11,17 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.auth.tokens import build_verifier
 from app.db import create_engine
 from app.limits import BodySizeLimit
 from app.observability import instrument
 from app.observability.audit import AuditWriter
+from app.observability.audit_process import AuditProcessWriter
 from app.observability.audit_verifier import AuditMaintenance
 from app.observability.logging import configure_logging
 from app.ratelimit import SlidingWindowLimiter
@@ -35,32 +38,37 @@ async def _sweep(limiters: list[SlidingWindowLimiter]) -> None:
             await limiter.sweep()
 
 
+def _audit_writer(
+    settings: Settings, engine: AsyncEngine, log_settings: dict[str, Any]
+) -> AuditWriter | AuditProcessWriter:
+    options: dict[str, Any] = {
+        "queue_max_size": settings.audit_queue_max_size,
+        "batch_size": settings.audit_batch_size,
+        "batch_timeout_seconds": settings.audit_batch_timeout_seconds,
+        "retry_max_seconds": settings.audit_retry_max_seconds,
+        "shutdown_timeout_seconds": settings.audit_shutdown_timeout_seconds,
+        "spool_path": settings.audit_spool_path,
+        "request_data_max_bytes": settings.audit_request_data_max_bytes,
+        "hmac_key": settings.audit_key(),
+    }
+    if settings.audit_writer_process:
+        return AuditProcessWriter(settings.database_url, **options, log_settings=log_settings)
+    return AuditWriter(engine, **options)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging(
-        level=settings.log_level,
-        console_format=settings.log_console_format,
-        environment=settings.environment,
-        service=settings.app_name,
-        error_file=settings.log_error_file or None,
-        loki_url=settings.loki_url,
-    )
+    log_settings = {
+        "level": settings.log_level,
+        "console_format": settings.log_console_format,
+        "environment": settings.environment,
+        "service": settings.app_name,
+        "error_file": settings.log_error_file or None,
+        "loki_url": settings.loki_url,
+    }
+    configure_logging(**log_settings)
     engine = create_engine(settings.database_url)
-    writer = (
-        AuditWriter(
-            engine,
-            queue_max_size=settings.audit_queue_max_size,
-            batch_size=settings.audit_batch_size,
-            batch_timeout_seconds=settings.audit_batch_timeout_seconds,
-            retry_max_seconds=settings.audit_retry_max_seconds,
-            shutdown_timeout_seconds=settings.audit_shutdown_timeout_seconds,
-            spool_path=settings.audit_spool_path,
-            request_data_max_bytes=settings.audit_request_data_max_bytes,
-            hmac_key=settings.audit_key(),
-        )
-        if settings.audit_enabled
-        else None
-    )
+    writer = _audit_writer(settings, engine, log_settings) if settings.audit_enabled else None
     maintenance = AuditMaintenance(
         engine,
         hmac_key=settings.audit_key(),

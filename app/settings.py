@@ -49,6 +49,10 @@ class Settings(BaseSettings):
         True, description="Run Alembic migrations at start (disable when a deploy step runs them)."
     )
     audit_enabled: bool = Field(True, description="Write one `user_actions` row per /api request and WS message.")
+    audit_writer_process: bool = Field(
+        True, description="Write audit rows from a child process (requests only hand rows over); false: a task in "
+        "the app's event loop."
+    )
     audit_queue_max_size: int = Field(10_000, ge=1, description="Rows held in memory before new ones are dropped.")
     audit_batch_size: int = Field(500, ge=1, description="Rows per INSERT batch.")
     audit_batch_timeout_seconds: float = Field(

@@ -112,7 +112,6 @@ from app.observability.metrics import (
     AUDIT_BATCH_DURATION,
     AUDIT_CHAIN_HEAD_SEQ,
     AUDIT_EVENTS_DROPPED,
-    AUDIT_EVENTS_ENQUEUED,
     AUDIT_EVENTS_SPOOLED,
     AUDIT_EVENTS_WRITTEN,
     AUDIT_LAST_WRITE,
@@ -129,6 +128,9 @@ __all__ = [
     "AuditEvent",
     "AuditWriter",
     "ChainHeadMissing",
+    "DropWarnings",
+    "EncodedJSON",
+    "WriterMetrics",
     "encode_request_data",
     "is_row_error",
     "outcome_for_status",
@@ -203,6 +205,12 @@ def _without_nul(value: Any) -> Any:
     return value
 
 
+class EncodedJSON(bytes):
+    """``request_data`` already through ``encode_request_data``: taken as it is (the writer process gets these)."""
+
+    __slots__ = ()
+
+
 def encode_request_data(data: Any, max_bytes: int) -> bytes | None:
     """Redacted JSON of ``data``, or a small marker when that JSON is larger than ``max_bytes``.
 
@@ -211,6 +219,8 @@ def encode_request_data(data: Any, max_bytes: int) -> bytes | None:
     """
     if data is None:
         return None
+    if type(data) is EncodedJSON:
+        return bytes(data)
     redacted = redact(data)
     try:
         encoded = orjson.dumps(redacted, default=str, option=orjson.OPT_NON_STR_KEYS)
@@ -337,6 +347,64 @@ class _ShutdownExpired(Exception):
     """The shutdown deadline passed while the database was still failing."""
 
 
+class WriterMetrics:
+    """What the writer reports about the rows it handles: here, this process's metrics.
+
+    The writer process (``audit_process``) records these calls instead and
+    replays them in the app's process, whose ``/metrics`` is the one scraped.
+    """
+
+    def written(self, rows: int, seconds: float, head_seq: int, at: float) -> None:
+        note_head_seq(head_seq)
+        AUDIT_BATCH_DURATION.observe(seconds)
+        DB_QUERY_DURATION.labels("audit_insert").observe(seconds)
+        AUDIT_EVENTS_WRITTEN.inc(rows)
+        AUDIT_LAST_WRITE.set(at)
+
+    def write_failed(self) -> None:
+        AUDIT_WRITE_FAILURES.inc()
+
+    def dropped(self, rows: int) -> None:
+        AUDIT_EVENTS_DROPPED.inc(rows)
+
+    def spooled(self, rows: int) -> None:
+        AUDIT_EVENTS_SPOOLED.inc(rows)
+
+    def settled(self, rows: int) -> None:
+        """``rows`` taken from the queue are done with (committed or rejected), in the order they were queued."""
+
+
+class DropWarnings:
+    """Refused rows: each counted at once, logged at most one warning per interval with the count since the last."""
+
+    def __init__(self, metrics: WriterMetrics, queue_max_size: int) -> None:
+        self._metrics = metrics
+        self._queue_max = queue_max_size
+        self._unreported: dict[str, int] = {}  # reason -> rows refused since the last warning
+        self._last = -math.inf
+
+    def refuse(self, reason: str, pending: int) -> None:
+        self._metrics.dropped(1)
+        self._unreported[reason] = self._unreported.get(reason, 0) + 1
+        self.warn(pending)
+
+    def warn(self, pending: int, force: bool = False) -> None:
+        """Floods stay one line per interval; ``force`` (at shutdown) flushes the rest."""
+        if not self._unreported:
+            return
+        now = time.monotonic()
+        if force or now - self._last >= DROP_WARNING_INTERVAL_SECONDS:
+            log.warning(
+                "audit_events_dropped",
+                dropped=sum(self._unreported.values()),
+                reasons=dict(self._unreported),
+                queue_max_size=self._queue_max,
+                pending=pending,
+            )
+            self._unreported.clear()
+            self._last = now
+
+
 class AuditWriter:
     def __init__(
         self,
@@ -350,10 +418,13 @@ class AuditWriter:
         spool_path: str | Path | None,
         request_data_max_bytes: int = 4096,
         hmac_key: str | bytes | None = None,
+        metrics: WriterMetrics | None = None,
     ) -> None:
         if queue_max_size < 1 or batch_size < 1:
             raise ValueError("queue_max_size and batch_size must be at least 1")
         self._engine = engine
+        self._metrics = metrics or WriterMetrics()
+        self._drops = DropWarnings(self._metrics, queue_max_size)
         self._queue: deque[Row] = deque()
         self._queue_max = queue_max_size
         self._wakeup = asyncio.Event()
@@ -376,8 +447,7 @@ class AuditWriter:
         self._deadline: float | None = None  # loop time; set by stop()
         self._stopping: asyncio.Future[None] | None = None
         self._closed = False
-        self._dropped_unreported: dict[str, int] = {}  # reason -> rows refused since the last warning
-        self._last_drop_warning = -math.inf
+        self._replayed = False  # rows settle in queue order only once the spool's rows are through
 
     # --- public interface ---------------------------------------------------
     @property
@@ -389,23 +459,18 @@ class AuditWriter:
         """Queue one row for writing; False (counted, never raised) when it is refused."""
         queue = self._queue
         if self._closed or len(queue) >= self._queue_max:
-            self._refuse("writer_stopped" if self._closed else "queue_full")
+            self._drops.refuse("writer_stopped" if self._closed else "queue_full", self.pending)
             return False
         try:
             row = _row(event, self._request_data_max_bytes)
         except Exception as exc:  # the request must not fail because its audit row is malformed
-            AUDIT_EVENTS_DROPPED.inc()
+            self._metrics.dropped(1)
             log.error("audit_event_invalid", request_id=event.request_id, error_type=type(exc).__name__)
             return False
         queue.append(row)
         if self._waiting_for_first or len(queue) >= self._batch_size:
             self._wakeup.set()
-        counts = AUDIT_QUEUE  # no lock, no call: read at collection (audit_queue_metrics)
-        counts.enqueued += 1
-        counts.writer = self
-        if counts.shared:
-            AUDIT_EVENTS_ENQUEUED.inc()
-            counts.report(self)
+        AUDIT_QUEUE.accepted(self)
         return True
 
     async def start(self) -> None:
@@ -428,35 +493,14 @@ class AuditWriter:
             self._stopping = asyncio.ensure_future(self._stop())
         await asyncio.shield(self._stopping)
 
-    # --- refusals -------------------------------------------------------------
-    def _refuse(self, reason: str) -> None:
-        AUDIT_EVENTS_DROPPED.inc()
-        self._dropped_unreported[reason] = self._dropped_unreported.get(reason, 0) + 1
-        self._warn_drops()
-
-    def _warn_drops(self, force: bool = False) -> None:
-        """At most one warning per interval, carrying the count since the last one: floods stay one line."""
-        if not self._dropped_unreported:
-            return
-        now = time.monotonic()
-        if force or now - self._last_drop_warning >= DROP_WARNING_INTERVAL_SECONDS:
-            log.warning(
-                "audit_events_dropped",
-                dropped=sum(self._dropped_unreported.values()),
-                reasons=dict(self._dropped_unreported),
-                queue_max_size=self._queue_max,
-                pending=self.pending,
-            )
-            self._dropped_unreported.clear()
-            self._last_drop_warning = now
-
     # --- the batching task ----------------------------------------------------
     async def _run(self) -> None:
         try:
             await self._replay()
+            self._replayed = True
             while await self._collect():
                 await self._commit_parts()
-                self._warn_drops()
+                self._drops.warn(self.pending)
         except _ShutdownExpired:
             pass
 
@@ -503,7 +547,7 @@ class AuditWriter:
             try:
                 await self._insert(part)
             except Exception as exc:
-                AUDIT_WRITE_FAILURES.inc()
+                self._metrics.write_failed()
                 failures += 1
                 row_error = is_row_error(exc)
                 # Bisection fails ~2*log2(n) times per bad row: only its first failure is an error line.
@@ -520,12 +564,14 @@ class AuditWriter:
                 if row_error:
                     self._isolate_bad_rows(exc)
                 else:
-                    self._warn_drops()
+                    self._drops.warn(self.pending)
                     await self._backoff(failures)
             else:
                 self._parts.popleft()
                 self._in_flight -= len(part)
                 AUDIT_QUEUE.report(self)
+                if self._replayed:
+                    self._metrics.settled(len(part))
 
     async def _insert(self, rows: list[Row]) -> None:
         """Lock the chain head, number and hash the rows after it, insert them, move the head: one transaction.
@@ -556,12 +602,7 @@ class AuditWriter:
             await conn.execute(
                 audit_chain_head.update().where(audit_chain_head.c.id == 1).values(seq=seq, row_hash=prev_hash)
             )
-        note_head_seq(seq)
-        elapsed = time.perf_counter() - started
-        AUDIT_BATCH_DURATION.observe(elapsed)
-        DB_QUERY_DURATION.labels("audit_insert").observe(elapsed)
-        AUDIT_EVENTS_WRITTEN.inc(len(rows))
-        AUDIT_LAST_WRITE.set(time.time())
+        self._metrics.written(len(rows), time.perf_counter() - started, seq, time.time())
 
     def _isolate_bad_rows(self, exc: BaseException) -> None:
         """Split the failing part in two, or drop it if it is a single row."""
@@ -571,8 +612,10 @@ class AuditWriter:
             self._parts.extendleft((part[middle:], part[:middle]))
             return
         self._in_flight -= 1
-        AUDIT_EVENTS_DROPPED.inc()
+        self._metrics.dropped(1)
         AUDIT_QUEUE.report(self)
+        if self._replayed:
+            self._metrics.settled(1)
         log.error(
             "audit_row_rejected",
             request_id=part[0].get("request_id"),
@@ -617,7 +660,7 @@ class AuditWriter:
                 return False
             spool_file.offset = offset  # these rows are ours now: in _parts below, or counted as bad
             if bad:
-                AUDIT_EVENTS_DROPPED.inc(bad)
+                self._metrics.dropped(bad)
                 log.error("audit_spool_lines_malformed", path=str(spool_file.path), lines=bad)
             if not rows:  # read() only comes back empty at the end of the file
                 break
@@ -653,22 +696,22 @@ class AuditWriter:
         if leftovers or tails:
             await self._save(leftovers, tails)
         AUDIT_QUEUE.report(self)
-        self._warn_drops(force=True)
+        self._drops.warn(self.pending, force=True)
 
     async def _save(self, rows: list[Row], tails: list[SpoolFile]) -> None:
         if self._spool is None:
-            AUDIT_EVENTS_DROPPED.inc(len(rows))
+            self._metrics.dropped(len(rows))
             log.error("audit_rows_lost", rows=len(rows), reason="database unavailable and no spool_path")
             return
         try:
             count = await asyncio.to_thread(self._spool.append, rows, tails)
         except OSError as exc:
-            AUDIT_EVENTS_DROPPED.inc(len(rows))
+            self._metrics.dropped(len(rows))
             log.error("audit_rows_lost", rows=len(rows), reason="spool write failed", error=str(exc))
             for tail in tails:  # still on disk, unlocked: a later start adopts them
                 tail.close()
             return
-        AUDIT_EVENTS_SPOOLED.inc(count)
+        self._metrics.spooled(count)
         log.warning("audit_rows_spooled", rows=count, path=str(self._spool.path))
 
 

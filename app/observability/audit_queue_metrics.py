@@ -45,6 +45,14 @@ class AuditQueueMetrics(Collector):
             registry.unregister(queue_size)
             registry.register(self)
 
+    def accepted(self, writer: HasPending) -> None:
+        """``writer`` accepted one row: a plain count, read at collection (no lock per row)."""
+        self.enqueued += 1
+        self.writer = writer
+        if self.shared:
+            self.enqueued_metric.inc()
+            self.queue_size_metric.set(writer.pending)
+
     def report(self, writer: HasPending) -> None:
         """The writer's backlog changed (a batch committed, rows spooled or dropped)."""
         self.writer = writer

@@ -1,0 +1,364 @@
+"""The audit writer in a process of its own: a request pays for handing its row over, nothing more.
+
+``AuditProcessWriter`` has ``AuditWriter``'s interface (``enqueue``, ``start``,
+``stop``, ``pending``) and its guarantees, but the work behind ``enqueue`` —
+normalising and redacting the row, the hash chain, COPY, transactions,
+retries, the spool — runs in a child process (``audit_process_child``) that
+runs an ``AuditWriter``. On a machine with a core to spare the app's
+event loop no longer pays for it (``benchmarks/instructions.py`` counts both
+processes).
+
+The request path
+    ``enqueue`` takes the event's fields as one tuple (one C call), plus the
+    ``request_data`` JSON if there is one (encoded and capped here, so that
+    only bytes cross over), and appends it to a list. Once per event-loop
+    iteration the list is pickled and written to a socket pair as one frame:
+    a few hundred nanoseconds per row.
+
+Acknowledgements
+    The child reports, after every commit, how many of the rows it was sent
+    are settled (committed, rejected as bad rows, or refused and counted):
+    every row before that index, in the order they were sent. The app keeps
+    each frame until all its rows are settled, so ``pending`` is what the
+    child has not settled plus the rows not yet sent, and ``enqueue`` refuses
+    (counted, logged) once that reaches ``queue_max_size``, exactly like the
+    in-process writer. The child's metric updates (rows written, batch
+    durations, failures, drops, spooled rows, the chain head) travel with its
+    acknowledgements and are applied to this process's metrics, the ones
+    ``/metrics`` serves; its log lines go to the same stdout.
+
+When the child dies
+    The app logs ``audit_writer_process_exited`` and starts another child
+    (backoff from ``RESTART_BASE_SECONDS``, doubling, capped at
+    ``retry_max_seconds``), which is sent every unsettled row again. A row the
+    dead child committed without acknowledging it is written twice: at least
+    once, never zero times, as with the in-process writer's spool. If the app
+    dies, the child sees its socket close and writes (or spools) everything it
+    was sent before exiting: a hard crash of the app loses at most the rows
+    of its last event-loop iteration, where the in-process writer lost its
+    whole queue.
+
+Shutdown
+    ``stop()`` sends the buffered rows and a stop frame; the child's
+    ``AuditWriter.stop()`` commits or spools everything within its shutdown
+    timeout and the child exits. If the child cannot finish (it died, or hung
+    past ``shutdown_timeout_seconds`` + ``STOP_MARGIN_SECONDS``), it is killed
+    and the app spools the unsettled rows itself (with ``spool_path=None``
+    they are counted as dropped and logged). The child ignores SIGINT and
+    SIGTERM: a Ctrl-C sent to the whole process group stops the app, which
+    stops the child in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import pickle
+import socket
+import struct
+import sys
+from collections import deque
+from collections.abc import Sequence
+from operator import attrgetter
+from pathlib import Path
+from typing import Any, Final
+
+import structlog
+
+from app.observability.audit import (
+    CANCEL_GRACE_SECONDS,
+    AuditEvent,
+    DropWarnings,
+    EncodedJSON,
+    WriterMetrics,
+    _row,
+    encode_request_data,
+)
+from app.observability.audit_spool import Spool
+from app.observability.metrics import AUDIT_QUEUE
+
+__all__ = ["AuditProcessWriter"]
+
+RESTART_BASE_SECONDS: Final = 0.5
+STOP_MARGIN_SECONDS: Final = 5.0
+"""Beyond the child's own bound (shutdown timeout + 2 x cancel grace), time for it to fsync the spool and exit."""
+
+CONFIG, ROWS, STOP, ACK = b"C", b"R", b"S", b"A"
+_HEADER: Final = struct.Struct("!Ic")
+
+_FIELD_NAMES: Final = tuple(f.name for f in dataclasses.fields(AuditEvent))
+_event_fields: Final = attrgetter(*_FIELD_NAMES)
+_REQUEST_DATA, _REQUEST_ID = _FIELD_NAMES.index("request_data"), _FIELD_NAMES.index("request_id")
+_APP_ROOT: Final = str(Path(__file__).resolve().parents[2])
+
+log = structlog.get_logger("app.audit")
+
+
+def _picklable(value: Any) -> Any:
+    try:
+        pickle.dumps(value, protocol=5)
+    except Exception:
+        return str(value)
+    return value
+
+
+def frame(kind: bytes, payload: bytes = b"") -> bytes:
+    return _HEADER.pack(len(payload), kind) + payload
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    """The next frame; ``asyncio.IncompleteReadError`` when the other side has gone."""
+    size, kind = _HEADER.unpack(await reader.readexactly(_HEADER.size))
+    return kind, await reader.readexactly(size)
+
+
+class AuditProcessWriter:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        queue_max_size: int,
+        batch_size: int,
+        batch_timeout_seconds: float,
+        retry_max_seconds: float,
+        shutdown_timeout_seconds: float,
+        spool_path: str | Path | None,
+        request_data_max_bytes: int = 4096,
+        hmac_key: str | None = None,
+        log_settings: dict[str, Any] | None = None,
+    ) -> None:
+        if queue_max_size < 1 or batch_size < 1:
+            raise ValueError("queue_max_size and batch_size must be at least 1")
+        self._config: dict[str, Any] = {  # the child's first frame: over the socket, never in argv or env
+            "database_url": database_url,
+            "writer": {
+                "queue_max_size": queue_max_size, "batch_size": batch_size,
+                "batch_timeout_seconds": batch_timeout_seconds, "retry_max_seconds": retry_max_seconds,
+                "shutdown_timeout_seconds": shutdown_timeout_seconds,
+                "spool_path": str(spool_path) if spool_path else None,
+                "request_data_max_bytes": request_data_max_bytes, "hmac_key": hmac_key,
+            },
+            "logging": log_settings or {},
+        }
+        self._queue_max = queue_max_size
+        self._request_data_max_bytes = request_data_max_bytes
+        self._retry_max = retry_max_seconds
+        self._shutdown_timeout = shutdown_timeout_seconds
+        self._spool_path = spool_path
+        self._metrics = WriterMetrics()
+        self._drops = DropWarnings(self._metrics, queue_max_size)
+
+        self._buffer: list[tuple[Any, ...]] = []  # this loop iteration's rows
+        self._frames: deque[tuple[int, int, bytes]] = deque()  # (first row index, rows, pickled rows), unsettled
+        self._total = 0  # rows moved from the buffer into frames: indices 0 .. _total - 1
+        self._settled = 0  # every row before this index is settled
+        self._flush_scheduled = False
+        self._closed = False
+        self._stream: asyncio.StreamWriter | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._stopping: asyncio.Future[None] | None = None
+        self._stop_requested = False
+        self._stop_event = asyncio.Event()  # wakes the supervisor from a restart backoff
+        self.restarts = 0
+        """Children started after the first (each one logged)."""
+
+    # --- public interface ---------------------------------------------------
+    @property
+    def pending(self) -> int:
+        """Rows accepted but not yet settled by the writer process (committed, rejected or spooled)."""
+        return len(self._buffer) + self._total - self._settled
+
+    def enqueue(self, event: AuditEvent) -> bool:
+        """Hand one row to the writer process; False (counted, never raised) when it is refused."""
+        if self._closed or len(self._buffer) + self._total - self._settled >= self._queue_max:
+            self._drops.refuse("writer_stopped" if self._closed else "queue_full", self.pending)
+            return False
+        values = _event_fields(event)
+        if values[_REQUEST_DATA] is not None:  # bytes cross over, not whatever objects a body decoded to
+            try:
+                encoded = encode_request_data(values[_REQUEST_DATA], self._request_data_max_bytes)
+            except Exception as exc:
+                self._metrics.dropped(1)
+                log.error("audit_event_invalid", request_id=event.request_id, error_type=type(exc).__name__)
+                return False
+            values = (*values[:_REQUEST_DATA], EncodedJSON(encoded or b"null"), *values[_REQUEST_DATA + 1:])
+        self._buffer.append(values)
+        if not self._flush_scheduled:
+            try:
+                asyncio.get_running_loop().call_soon(self._flush)
+            except RuntimeError:  # no loop running (yet): start() or stop() sends it
+                return True
+            self._flush_scheduled = True
+        AUDIT_QUEUE.accepted(self)
+        return True
+
+    async def start(self) -> None:
+        """Start the writer process (it replays the spool first) and keep one running until ``stop()``."""
+        if self._stopping is not None:
+            raise RuntimeError("an AuditProcessWriter cannot be restarted; create a new one")
+        if self._supervisor is None:
+            self._supervisor = asyncio.create_task(self._supervise(), name="audit-writer-process")
+
+    async def stop(self) -> None:
+        """Settle everything accepted: written by the child, or spooled (by the child, or here if it cannot)."""
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._stop())
+        await asyncio.shield(self._stopping)
+
+    # --- handing rows over ------------------------------------------------------
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        rows, self._buffer = self._buffer, []
+        if not rows:
+            return
+        payload = self._pickle(rows)
+        self._frames.append((self._total, len(rows), payload))
+        self._total += len(rows)
+        if self._stream is not None:
+            self._stream.write(frame(ROWS, payload))
+
+    @staticmethod
+    def _pickle(rows: list[tuple[Any, ...]]) -> bytes:
+        try:
+            return pickle.dumps(rows, protocol=5)
+        except Exception:  # a field holding an object that does not pickle: sent as its str(), which is
+            # what the writer would have stored for a text column (a number or timestamp column refuses it)
+            return pickle.dumps([tuple(map(_picklable, values)) for values in rows], protocol=5)
+
+    def _settle(self, upto: int) -> None:
+        """The child settled every row before ``upto``: frames wholly before it are done."""
+        if upto <= self._settled:
+            return
+        self._settled = upto
+        frames = self._frames
+        while frames and frames[0][0] + frames[0][1] <= upto:
+            frames.popleft()
+        AUDIT_QUEUE.report(self)
+
+    def _unsettled_payloads(self) -> list[bytes]:
+        """Every unsettled row, as frames' payloads (the first cut where the child settled part of it)."""
+        payloads = []
+        for first, _count, payload in self._frames:
+            if first < self._settled:
+                payload = pickle.dumps(pickle.loads(payload)[self._settled - first:], protocol=5)
+            payloads.append(payload)
+        return payloads
+
+    # --- the child ----------------------------------------------------------------
+    async def _supervise(self) -> None:
+        """One child at a time: started, fed, and restarted with backoff if it dies before ``stop()``."""
+        failures = 0
+        loop = asyncio.get_running_loop()
+        while True:
+            began = loop.time()
+            try:
+                reader = await self._spawn()
+            except OSError as exc:
+                log.error("audit_writer_process_failed_to_start", error=str(exc))
+            else:
+                with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+                    while True:
+                        kind, payload = await read_frame(reader)
+                        if kind == ACK:
+                            self._acknowledge(payload)
+                self._stream = None
+                assert self._process is not None
+                code = await self._process.wait()
+                if self._stop_requested:
+                    return
+                log.error("audit_writer_process_exited", exit_code=code, pending=self.pending, action="restart")
+            if self._stop_requested:
+                return
+            failures = 1 if loop.time() - began > 60 else failures + 1
+            delay = min(self._retry_max, RESTART_BASE_SECONDS * 2 ** min(failures - 1, 16))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_event.wait(), delay)
+            if self._stop_requested:  # leave the rows to stop(), which spools them
+                return
+            self.restarts += 1
+
+    async def _spawn(self) -> asyncio.StreamReader:
+        ours, theirs = socket.socketpair()
+        env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}  # its metrics travel here
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (_APP_ROOT, env.get("PYTHONPATH"))))
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "app.observability.audit_process_child", str(theirs.fileno()),
+                pass_fds=(theirs.fileno(),), env=env, stdin=asyncio.subprocess.DEVNULL,
+            )
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        reader, stream = await asyncio.open_unix_connection(sock=ours)
+        self._flush()  # rows accepted before any loop ran
+        stream.write(frame(CONFIG, pickle.dumps({**self._config, "base": self._settled}, protocol=5)))
+        for payload in self._unsettled_payloads():  # a restarted child gets everything not yet settled
+            stream.write(frame(ROWS, payload))
+        if self._stop_requested:
+            stream.write(frame(STOP))
+        self._stream = stream
+        return reader
+
+    def _acknowledge(self, payload: bytes) -> None:
+        upto, calls = pickle.loads(payload)
+        metrics = self._metrics
+        for name, args in calls:
+            getattr(metrics, name)(*args)
+        self._settle(upto)
+
+    # --- shutdown ---------------------------------------------------------------
+    async def _stop(self) -> None:
+        if self._supervisor is None:  # never started: a child all the same, to write what was accepted
+            await self.start()
+        assert self._supervisor is not None
+        self._flush()
+        self._stop_requested = True
+        self._stop_event.set()
+        self._closed = True  # nothing is accepted after the stop frame
+        if self._stream is not None:
+            self._stream.write(frame(STOP))
+        bound = self._shutdown_timeout + 2 * CANCEL_GRACE_SECONDS + STOP_MARGIN_SECONDS
+        done, _ = await asyncio.wait({self._supervisor}, timeout=bound)
+        if not done:
+            log.error("audit_writer_process_unresponsive", pending=self.pending, action="kill")
+            if self._process is not None and self._process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    self._process.kill()
+            self._supervisor.cancel()
+            await asyncio.wait({self._supervisor}, timeout=CANCEL_GRACE_SECONDS)
+        if self._stream is not None:
+            self._stream.close()
+        leftovers = [values for payload in self._unsettled_payloads() for values in pickle.loads(payload)]
+        self._frames.clear()
+        self._settled = self._total
+        if leftovers:
+            await self._save(leftovers)
+        AUDIT_QUEUE.report(self)
+        self._drops.warn(self.pending, force=True)
+
+    async def _save(self, leftovers: Sequence[tuple[Any, ...]]) -> None:
+        """The child could not settle these: spool them here, as its ``stop()`` would have."""
+        if self._spool_path is None:
+            self._metrics.dropped(len(leftovers))
+            log.error("audit_rows_lost", rows=len(leftovers), reason="writer process failed and no spool_path")
+            return
+        rows = []
+        for values in leftovers:
+            try:
+                rows.append(_row(AuditEvent(*values), self._request_data_max_bytes))
+            except Exception as exc:  # as the child's enqueue would have: counted, logged, not fatal
+                self._metrics.dropped(1)
+                log.error("audit_event_invalid", request_id=values[_REQUEST_ID], error_type=type(exc).__name__)
+        try:
+            count = await asyncio.to_thread(Spool(self._spool_path).append, rows)
+        except OSError as exc:
+            self._metrics.dropped(len(rows))
+            log.error("audit_rows_lost", rows=len(rows), reason="spool write failed", error=str(exc))
+            return
+        self._metrics.spooled(count)
+        log.warning("audit_rows_spooled", rows=count, path=str(self._spool_path), by="app")
