@@ -233,6 +233,22 @@ async def test_every_column_round_trips(engine: AsyncEngine) -> None:
     assert last_write is not None and started <= last_write <= time.time()
 
 
+async def test_an_epoch_seconds_timestamp_is_stored_as_that_instant(engine: AsyncEngine) -> None:
+    """The middleware passes ``time.time()``; a number that is no instant is refused and counted."""
+    instant = datetime(2026, 11, 22, 5, 6, 7, 891234, tzinfo=UTC)
+    metrics = Metrics()
+    writer = writer_for(engine)
+    sent = [event(1, timestamp=instant.timestamp()), event(2, timestamp=1_700_000_000)]
+    assert [writer.enqueue(e) for e in sent] == [True, True]
+    assert not writer.enqueue(event(3, timestamp=1e300))  # beyond datetime's range
+    await writer.start()
+    await writer.stop()
+    stored = [r["timestamp"] for r in await fetch_rows(engine)]
+    assert [ts if ts.tzinfo else ts.replace(tzinfo=UTC) for ts in stored] == [
+        instant, datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)]
+    assert metrics.delta()["dropped"] == 1
+
+
 async def test_n_rows_are_written_in_ceil_n_over_batch_size_inserts(engine: AsyncEngine) -> None:
     writer = writer_for(engine, batch_size=10, batch_timeout_seconds=0.2)
     sent = [event(i) for i in range(25)]

@@ -3,6 +3,8 @@
 The request path only calls ``enqueue``, which never blocks or awaits; the
 database is written in batches by one task per process (the design this
 replaces ran four workers with four queues and lost a batch on any error).
+The service runs this writer in a child process of its own by default
+(``audit_process.AuditProcessWriter``), which keeps every guarantee below.
 
 Guarantees
     A row ``enqueue`` accepted (returned True) is committed once; if the
@@ -14,7 +16,7 @@ Guarantees
     - a row the database refuses for its own content is isolated and dropped
       (see *Bad rows*), with its ``request_id`` in the log;
     - with ``spool_path=None``, rows still unwritten at the shutdown timeout;
-    - a row that cannot even be normalised (e.g. a timestamp that is no datetime).
+    - a row that cannot even be normalised (e.g. a timestamp that is neither a datetime nor a number).
 
     Not covered: a hard crash (SIGKILL, power loss) loses the rows in memory;
     an insert still in flight when ``stop()`` gives up is cancelled, and as it
@@ -178,7 +180,7 @@ def outcome_for_status(status_code: int) -> str:
 class AuditEvent:
     """One ``user_actions`` row minus ``id``, as the middleware knows it."""
 
-    timestamp: datetime  # tz-aware UTC (naive is taken as UTC)
+    timestamp: datetime | float  # tz-aware UTC (naive is taken as UTC), or seconds since the epoch
     action_type: str
     resource: str
     outcome: str
@@ -244,7 +246,9 @@ def _text(value: str | None, cap: int) -> str | None:
     return value[:cap]
 
 
-def _utc(ts: datetime) -> datetime:
+def _utc(ts: datetime | float) -> datetime:
+    if type(ts) in (float, int):  # the middleware passes time.time(): a float pickles in 1/7 of a datetime's time
+        return datetime.fromtimestamp(ts, UTC)
     if ts.tzinfo is UTC:
         return ts
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Iterable
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
@@ -191,22 +190,23 @@ class ObservabilityMiddleware:
         error = ctx.error_message
         if error is None and status >= 400:
             error = _error_text(error_body) or f"HTTP {status}"
+        # Positional, in field order: a call with 14 keywords takes twice as long to bind.
         self.audit.enqueue(
             AuditEvent(
-                timestamp=datetime.now(UTC),
-                action_type=ctx.action_type or route_name,
-                resource=f"{scope['method'][:16]} {scope['path']}"[:512],
-                outcome=outcome_for_status(status),
-                response_status=status,
-                duration_ms=_millis(duration),
-                user_id=ctx.user_id,
-                username=ctx.username,
-                user_roles=",".join(ctx.roles) if ctx.roles else None,
-                ip_address=client_ip,
-                user_agent=agent.decode("latin-1")[:512] if agent else None,
-                request_id=ctx.request_id,
-                request_data=ctx.audit_data,
-                error_message=error,
+                time.time(),  # timestamp, as epoch seconds
+                ctx.action_type or route_name,  # action_type
+                f"{scope['method'][:16]} {scope['path']}"[:512],  # resource
+                outcome_for_status(status),  # outcome
+                status,  # response_status
+                _millis(duration),  # duration_ms
+                ctx.user_id,
+                ctx.username,
+                ",".join(ctx.roles) if ctx.roles else None,  # user_roles
+                client_ip,  # ip_address
+                agent.decode("latin-1")[:512] if agent else None,  # user_agent
+                ctx.request_id,
+                ctx.audit_data,  # request_data
+                error,  # error_message
             )
         )
 
