@@ -5,7 +5,7 @@ With no other argument it adds Prometheus metrics (the catalog in
 JSON access line per request. Options, by keyword:
 
 - ``audit``: an object with ``enqueue(AuditEvent) -> bool`` (the
-  ``AuditWriter``); every request under ``audit_prefixes`` becomes one row;
+  ``AuditProcessWriter`` or ``AuditWriter``); every request under ``audit_prefixes`` becomes one row;
 - ``metrics_path`` (default ``/metrics``) and ``metrics_token`` (require
   ``Authorization: Bearer <token>`` on scrapes);
 - ``configure_logs``: configure structlog/stdlib logging (default True;
