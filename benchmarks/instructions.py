@@ -13,14 +13,17 @@ of access lines and audit rows there can be, so ``ours`` is measured at its
 most expensive. 32 connections, each sending its next request as soon as the
 last is answered (wrk's closed loop, from a thread per connection), keep the
 server saturated as wrk -c32 does: several requests per loop iteration, the
-case the throughput target is about. ``ours_audit`` writes its rows into a
-throwaway PostgreSQL (the writer's in-process work is counted; the
-database's is not) in batches of 1,000 rows: at wrk's rates the batch fills
-long before the writer's 0.5 s timeout, but under valgrind (about 50x
-slower) that timeout would cut batches to a few rows and charge each row a
-share of a per-batch transaction that full-speed traffic does not pay, so the
-timeout is lifted here. (I(2500) - I(500)) then spans exactly two batches;
-rows left at shutdown are written by the lifespan's stop in both runs.
+case the throughput target is about. The audit variants write their rows
+into a throwaway PostgreSQL (the database's work is not counted) in batches
+of 1,000 rows: at wrk's rates the batch fills long before the writer's 0.5 s
+timeout, but under valgrind (about 50x slower) that timeout would cut
+batches to a few rows and charge each row a share of a per-batch
+transaction that full-speed traffic does not pay, so the timeout is lifted
+here. (I(2500) - I(500)) then spans exactly two batches; rows left at
+shutdown are written by the lifespan's stop in both runs. ``ours_audit``
+uses the service's default writer, a child process: valgrind follows it
+(``--trace-children``) and its instructions are reported apart, as they run
+on another core; ``ours_audit_inline`` runs the writer in the server's loop.
 
     .venv/bin/python benchmarks/instructions.py [--small 500] [--large 2500] [--variant ours ...]
         [--connections 1 --connections 32]
@@ -51,7 +54,8 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.postgres import PostgresServer  # noqa: E402
 
-VARIANTS = ("bare", "instrumentator", "ours", "ours_audit")
+VARIANTS = ("bare", "instrumentator", "ours", "ours_audit", "ours_audit_inline")
+AUDITED = ("ours_audit", "ours_audit_inline")
 PATH = "/api/items/42"
 
 
@@ -96,12 +100,14 @@ def drive(port: int, requests: int, connections: int = 1, timeout: float = 600.0
         conn.close()
 
 
-def count(variant: str, requests: int, env: dict[str, str], connections: int = 1) -> int:
-    """Instructions of one whole server run (start, warm-up, ``requests`` GETs, graceful stop)."""
+def count(variant: str, requests: int, env: dict[str, str], connections: int = 1) -> tuple[int, int]:
+    """Instructions of one whole server run (start, warm-up, ``requests`` GETs, graceful stop): the
+    server process's, and those of the processes it started (the audit writer process), summed."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-cg-") as tmp:
-        log = Path(tmp) / "valgrind.log"
-        argv = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", f"--log-file={log}",
+        logs = Path(tmp)
+        argv = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", "--trace-children=yes",
+                f"--log-file={logs}/valgrind.%p.log",
                 sys.executable, "-m", "uvicorn", f"{variant}:app", "--host", "127.0.0.1", "--port", str(port),
                 "--workers", "1", "--no-access-log", "--loop", "uvloop", "--http", "httptools",
                 "--log-level", "warning", "--timeout-keep-alive", "3600"]  # idle while others warm up
@@ -114,10 +120,14 @@ def count(variant: str, requests: int, env: dict[str, str], connections: int = 1
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=300)
-        found = re.search(r"Collected : (\d+)", log.read_text())
-        if found is None:
-            raise RuntimeError(f"no callgrind total for {variant}:\n{log.read_text()[-2000:]}")
-        return int(found.group(1))
+        totals = {}
+        for log in logs.glob("valgrind.*.log"):
+            found = re.search(r"Collected : (\d+)", log.read_text())
+            if found is None:
+                raise RuntimeError(f"no callgrind total for {variant} in {log.name}:\n{log.read_text()[-2000:]}")
+            totals[int(log.name.split(".")[1])] = int(found.group(1))
+        own = totals.pop(server.pid)  # valgrind runs the server in the process Popen started
+        return own, sum(totals.values())
 
 
 def main() -> None:
@@ -133,7 +143,7 @@ def main() -> None:
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
     server = None
-    if "ours_audit" in variants:
+    if any(v in AUDITED for v in variants):
         server = PostgresServer()
         server.start()
     try:
@@ -142,10 +152,11 @@ def main() -> None:
             for variant in variants:
                 for n in (args.small, args.large):
                     job_env: dict[str, str] = {}
-                    if variant == "ours_audit" and server is not None:  # one database per run: its own chain
-                        server.create_database(f"bench_{conns}_{n}")
-                        job_env["BENCH_DATABASE_URL"] = server.url(f"bench_{conns}_{n}")
+                    if variant in AUDITED and server is not None:  # one database per run: its own chain
+                        server.create_database(f"{variant}_{conns}_{n}")
+                        job_env["BENCH_DATABASE_URL"] = server.url(f"{variant}_{conns}_{n}")
                         job_env["BENCH_AUDIT_BATCH_TIMEOUT"] = "3600"  # see the module docstring
+                        job_env["BENCH_AUDIT_SHUTDOWN_TIMEOUT"] = "1200"
                     jobs.append((variant, n, job_env, conns))
         with ThreadPoolExecutor(max_workers=2) as pool:
             totals = dict(zip(((v, n, c) for v, n, _, c in jobs),
@@ -158,14 +169,23 @@ def main() -> None:
           f"GET {PATH}, uvicorn 1 worker uvloop/httptools\n")
     print("| variant | " + " | ".join(f"{c} conn: instructions/request | vs bare" for c in levels) + " |")
     print("|---|" + "---:|---:|" * len(levels))
+    def per_request(variant: str, conns: int, which: int) -> float:
+        return (totals[variant, args.large, conns][which] - totals[variant, args.small, conns][which]) / span
+
     for variant in variants:
         cells = []
         for conns in levels:
-            value = (totals[variant, args.large, conns] - totals[variant, args.small, conns]) / span
-            base = (totals["bare", args.large, conns] - totals["bare", args.small, conns]) / span \
-                if "bare" in variants else None
+            value = per_request(variant, conns, 0)
+            base = per_request("bare", conns, 0) if "bare" in variants else None
             cells += [f"{value:,.0f}", f"{value / base:.3f} (+{value - base:,.0f})" if base else "-"]
         print(f"| {variant} | " + " | ".join(cells) + " |")
+    helpers = [v for v in variants if any(per_request(v, c, 1) for c in levels)]
+    if helpers:
+        print("\nProcesses the server started (the audit writer process, on another core), per request:\n")
+        print("| variant | " + " | ".join(f"{c} conn: instructions/request" for c in levels) + " |")
+        print("|---|" + "---:|" * len(levels))
+        for variant in helpers:
+            print(f"| {variant} | " + " | ".join(f"{per_request(variant, c, 1):,.0f}" for c in levels) + " |")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 1. request overhead under wrk (``overhead.py``): bare FastAPI, the peer
    libraries and ours, interleaved round-robin in one run; ``ours_audit``
-   writes its rows into a throwaway PostgreSQL, as the service does;
+   writes its rows into a throwaway PostgreSQL from a writer process, as the
+   service does, ``ours_audit_inline`` from a task in the server's loop;
 2. instructions per request under callgrind (``instructions.py``): the
    deterministic version of 1 (on one and on 32 connections), for comparing
    commits on a noisy machine;
@@ -40,6 +41,7 @@ OVERHEAD_VARIANTS = [
     "full_naive=variants/full_naive.py:app",
     f"ours=variants/ours.py:app@{ROOT}",
     f"ours_audit=variants/ours_audit.py:app@{ROOT}",
+    f"ours_audit_inline=variants/ours_audit_inline.py:app@{ROOT}",
 ]
 
 
