@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import os
 import pickle
 import signal
@@ -22,6 +23,8 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -209,16 +212,37 @@ async def test_a_row_the_child_cannot_normalise_is_counted_and_does_not_hold_the
     assert (delta["enqueued"], delta["written"], delta["dropped"]) == (3, 2, 1)
 
 
-async def test_unpicklable_fields_are_sent_as_text(sqlite_engine: AsyncEngine, sqlite_url: str) -> None:
+async def test_fields_of_any_type_reach_the_child_as_the_in_process_writer_would_store_them(
+    sqlite_engine: AsyncEngine, sqlite_url: str
+) -> None:
+    """Objects that do not pickle, or whose class the child could not import, must not cost rows."""
+
+    class LocalText(str):  # a class the child cannot import
+        pass
+
+    class Outcome(str, enum.Enum):  # str() would be "Outcome.SUCCESS"
+        SUCCESS = "success"
+
     writer = process_writer(sqlite_url)
     await writer.start()
     lock = threading.Lock()
-    sent = [event(1), event(2, user_agent=lock), event(3)]
+    sent = [
+        event(1),
+        event(2, user_agent=lock, user_id=LocalText("u-2"), outcome=Outcome.SUCCESS,
+              response_status=HTTPStatus.CREATED, timestamp=LocalTime(2025, 3, 4, 5, 6, 7, 89)),
+        event(3),
+    ]
     assert all(writer.enqueue(e) for e in sent)
     await writer.stop()
     stored = await fetch_rows(sqlite_engine)
     assert [r["request_id"] for r in stored] == [e.request_id for e in sent]
-    assert stored[1]["user_agent"] == str(lock)
+    assert (stored[1]["user_agent"], stored[1]["user_id"], stored[1]["outcome"], stored[1]["response_status"]) == (
+        str(lock), "u-2", "success", 201)
+    assert stored[1]["timestamp"].replace(tzinfo=UTC) == datetime(2025, 3, 4, 5, 6, 7, 89, tzinfo=UTC)
+
+
+class LocalTime(datetime):
+    """A datetime subclass (as libraries make): sent as the instant it names."""
 
 
 async def test_the_queue_bound_counts_rows_the_child_has_not_settled(down_db: DownDatabase) -> None:

@@ -212,6 +212,9 @@ class EncodedJSON(bytes):
 
     __slots__ = ()
 
+    def __reduce__(self) -> tuple[type[EncodedJSON], tuple[bytes]]:
+        return EncodedJSON, (bytes(self),)
+
 
 def encode_request_data(data: Any, max_bytes: int) -> bytes | None:
     """Redacted JSON of ``data``, or a small marker when that JSON is larger than ``max_bytes``.

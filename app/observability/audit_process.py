@@ -62,6 +62,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import io
 import os
 import pickle
 import socket
@@ -69,6 +70,7 @@ import struct
 import sys
 from collections import deque
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta, timezone
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, Final
@@ -104,12 +106,36 @@ _APP_ROOT: Final = str(Path(__file__).resolve().parents[2])
 log = structlog.get_logger("app.audit")
 
 
-def _picklable(value: Any) -> Any:
-    try:
-        pickle.dumps(value, protocol=5)
-    except Exception:
-        return str(value)
-    return value
+_AS_IS: Final = frozenset({tuple, list, dict, bytes, datetime, timezone, timedelta, EncodedJSON})
+_CLASSES: Final = frozenset({str, int, float, bool, bytes, datetime, timezone, timedelta, EncodedJSON})
+
+
+class _RowPickler(pickle.Pickler):
+    """Pickles rows so that the writer process can always load them: builtin values, ``datetime`` and
+    ``EncodedJSON`` as they are (the C pickler does not even ask about str, int, float, None and bool);
+    a subclass of str/int/float as its plain value, a datetime subclass as epoch seconds, and anything
+    else (an object that would not pickle, or would need a class the child cannot import) as its
+    ``str()``, which is what the writer stores for a text column anyway."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        kind = type(obj)
+        if kind in _AS_IS or (kind is type and obj in _CLASSES):
+            return NotImplemented
+        if isinstance(obj, str):
+            return str, (str.__str__(obj),)
+        if isinstance(obj, int) and not isinstance(obj, bool):
+            return int, (int.__index__(obj),)
+        if isinstance(obj, float):
+            return float, (float.__float__(obj),)
+        if isinstance(obj, datetime):
+            return float, ((obj if obj.tzinfo else obj.replace(tzinfo=UTC)).timestamp(),)
+        return str, (str(obj),)
+
+
+def dump_rows(rows: list[tuple[Any, ...]]) -> bytes:
+    buffer = io.BytesIO()
+    _RowPickler(buffer, protocol=5).dump(rows)
+    return buffer.getvalue()
 
 
 def frame(kind: bytes, payload: bytes = b"") -> bytes:
@@ -209,6 +235,7 @@ class AuditProcessWriter:
             raise RuntimeError("an AuditProcessWriter cannot be restarted; create a new one")
         if self._supervisor is None:
             self._supervisor = asyncio.create_task(self._supervise(), name="audit-writer-process")
+            self._supervisor.add_done_callback(_log_crash)
 
     async def stop(self) -> None:
         """Settle everything accepted: written by the child, or spooled (by the child, or here if it cannot)."""
@@ -222,19 +249,11 @@ class AuditProcessWriter:
         rows, self._buffer = self._buffer, []
         if not rows:
             return
-        payload = self._pickle(rows)
+        payload = dump_rows(rows)
         self._frames.append((self._total, len(rows), payload))
         self._total += len(rows)
         if self._stream is not None:
             self._stream.write(frame(ROWS, payload))
-
-    @staticmethod
-    def _pickle(rows: list[tuple[Any, ...]]) -> bytes:
-        try:
-            return pickle.dumps(rows, protocol=5)
-        except Exception:  # a field holding an object that does not pickle: sent as its str(), which is
-            # what the writer would have stored for a text column (a number or timestamp column refuses it)
-            return pickle.dumps([tuple(map(_picklable, values)) for values in rows], protocol=5)
 
     def _settle(self, upto: int) -> None:
         """The child settled every row before ``upto``: frames wholly before it are done."""
@@ -251,7 +270,7 @@ class AuditProcessWriter:
         payloads = []
         for first, _count, payload in self._frames:
             if first < self._settled:
-                payload = pickle.dumps(pickle.loads(payload)[self._settled - first:], protocol=5)
+                payload = dump_rows(pickle.loads(payload)[self._settled - first:])
             payloads.append(payload)
         return payloads
 
@@ -272,7 +291,9 @@ class AuditProcessWriter:
                         kind, payload = await read_frame(reader)
                         if kind == ACK:
                             self._acknowledge(payload)
-                self._stream = None
+                stream, self._stream = self._stream, None
+                if stream is not None:
+                    stream.close()
                 assert self._process is not None
                 code = await self._process.wait()
                 if self._stop_requested:
@@ -370,3 +391,10 @@ class AuditProcessWriter:
             return
         self._metrics.spooled(count)
         log.warning("audit_rows_spooled", rows=count, path=str(self._spool_path), by="app")
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    """The supervisor ends only at ``stop()``; if it dies, say so (``stop()`` still spools the rows)."""
+    if not task.cancelled() and task.exception() is not None:
+        exc = task.exception()
+        log.error("audit_writer_process_supervisor_crashed", error_type=type(exc).__name__, error=str(exc))

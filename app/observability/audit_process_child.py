@@ -19,11 +19,15 @@ import sys
 from collections import deque
 from typing import Any
 
+import structlog
+
 from app.db import create_engine
 from app.observability.audit import AuditEvent, AuditWriter, WriterMetrics
 from app.observability.audit_process import ACK, CONFIG, ROWS, STOP, frame, read_frame
 from app.observability.logging import configure_logging
 from app.observability.logging import flush as flush_logs
+
+log = structlog.get_logger("app.audit")
 
 
 class Acknowledgements(WriterMetrics):
@@ -84,6 +88,16 @@ class Acknowledgements(WriterMetrics):
             self._stream.write(frame(ACK, pickle.dumps((upto, calls), protocol=5)))
 
 
+def _enqueue(writer: AuditWriter, metrics: WriterMetrics, values: tuple[Any, ...]) -> bool:
+    try:
+        event = AuditEvent(*values)
+    except TypeError as exc:  # not a row of this version's fields: counted, and the child lives on
+        metrics.dropped(1)
+        log.error("audit_event_invalid", error_type=type(exc).__name__, fields=len(values))
+        return False
+    return writer.enqueue(event)
+
+
 async def run(fd: int) -> None:
     reader, stream = await asyncio.open_unix_connection(sock=socket.socket(fileno=fd))
     kind, payload = await read_frame(reader)
@@ -105,7 +119,7 @@ async def run(fd: int) -> None:
                 break
             if kind == ROWS:
                 for values in pickle.loads(payload):
-                    acks.received(writer.enqueue(AuditEvent(*values)))
+                    acks.received(_enqueue(writer, acks, values))
     finally:
         await writer.stop()
         acks.send(everything=True)
