@@ -220,7 +220,7 @@ async def test_fields_of_any_type_reach_the_child_as_the_in_process_writer_would
     class LocalText(str):  # a class the child cannot import
         pass
 
-    class Outcome(str, enum.Enum):  # str() would be "Outcome.SUCCESS"
+    class Outcome(str, enum.Enum):  # noqa: UP042 - deliberately: its str() is "Outcome.SUCCESS"
         SUCCESS = "success"
 
     writer = process_writer(sqlite_url)
@@ -239,6 +239,23 @@ async def test_fields_of_any_type_reach_the_child_as_the_in_process_writer_would
     assert (stored[1]["user_agent"], stored[1]["user_id"], stored[1]["outcome"], stored[1]["response_status"]) == (
         str(lock), "u-2", "success", 201)
     assert stored[1]["timestamp"].replace(tzinfo=UTC) == datetime(2025, 3, 4, 5, 6, 7, 89, tzinfo=UTC)
+
+
+async def test_a_field_that_cannot_even_be_shown_costs_only_its_own_row(
+    sqlite_engine: AsyncEngine, sqlite_url: str
+) -> None:
+    class Hostile:
+        def __str__(self) -> str:
+            raise RuntimeError("no")
+
+    metrics = Metrics()
+    writer = process_writer(sqlite_url)
+    await writer.start()
+    sent = [event(1), event(2, username=Hostile()), event(3)]
+    assert all(writer.enqueue(e) for e in sent)  # all in one frame
+    await writer.stop()
+    assert [r["request_id"] for r in await fetch_rows(sqlite_engine)] == [sent[0].request_id, sent[2].request_id]
+    assert metrics.delta()["dropped"] == 1 and writer.pending == 0
 
 
 class LocalTime(datetime):

