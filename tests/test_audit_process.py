@@ -262,6 +262,26 @@ class LocalTime(datetime):
     """A datetime subclass (as libraries make): sent as the instant it names."""
 
 
+def test_rows_accepted_before_any_loop_runs_are_counted_and_written_by_stop(sqlite_url: str) -> None:
+    asyncio.run(upgrade_async(sqlite_url))
+    metrics = Metrics()
+    writer = process_writer(sqlite_url)
+    sent = [event(i) for i in range(3)]
+    assert all(writer.enqueue(e) for e in sent)  # no event loop yet
+    assert writer.pending == 3 and metrics.delta()["enqueued"] == 3
+
+    async def stop_and_read() -> list[str]:
+        await writer.stop()  # never started: a child all the same
+        engine = create_engine(sqlite_url)
+        try:
+            return [r["request_id"] for r in await fetch_rows(engine)]
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(stop_and_read()) == [e.request_id for e in sent]
+    assert metrics.delta()["written"] == 3 and writer.pending == 0
+
+
 async def test_the_queue_bound_counts_rows_the_child_has_not_settled(down_db: DownDatabase) -> None:
     metrics = Metrics()
     writer = process_writer(down_db.url, queue_max_size=5, retry_max_seconds=0.05)

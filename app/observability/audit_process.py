@@ -231,13 +231,13 @@ class AuditProcessWriter:
                 return False
             values = (*values[:_REQUEST_DATA], EncodedJSON(encoded or b"null"), *values[_REQUEST_DATA + 1:])
         self._buffer.append(values)
+        AUDIT_QUEUE.accepted(self)
         if not self._flush_scheduled:
             try:
                 asyncio.get_running_loop().call_soon(self._flush)
             except RuntimeError:  # no loop running (yet): start() or stop() sends it
                 return True
             self._flush_scheduled = True
-        AUDIT_QUEUE.accepted(self)
         return True
 
     async def start(self) -> None:
@@ -245,8 +245,11 @@ class AuditProcessWriter:
         if self._stopping is not None:
             raise RuntimeError("an AuditProcessWriter cannot be restarted; create a new one")
         if self._supervisor is None:
-            self._supervisor = asyncio.create_task(self._supervise(), name="audit-writer-process")
-            self._supervisor.add_done_callback(_log_crash)
+            self._start_supervisor()
+
+    def _start_supervisor(self) -> None:
+        self._supervisor = asyncio.create_task(self._supervise(), name="audit-writer-process")
+        self._supervisor.add_done_callback(_log_crash)
 
     async def stop(self) -> None:
         """Settle everything accepted: written by the child, or spooled (by the child, or here if it cannot)."""
@@ -370,7 +373,7 @@ class AuditProcessWriter:
     # --- shutdown ---------------------------------------------------------------
     async def _stop(self) -> None:
         if self._supervisor is None:  # never started: a child all the same, to write what was accepted
-            await self.start()
+            self._start_supervisor()
         assert self._supervisor is not None
         self._flush()
         self._stop_requested = True
