@@ -42,6 +42,7 @@ from app.observability.audit_spool import decode_row
 from app.observability.redaction import REDACTED
 from tests.test_audit_faults import DownDatabase, down_db  # noqa: F401 - fixture
 from tests.test_audit_writer import (  # noqa: F401 - the URL fixtures and `engine` are fixtures
+    TEST_WRITER_OPTIONS,
     Metrics,
     database_url,
     engine,
@@ -74,16 +75,7 @@ def _no_child_outlives_its_test() -> Iterator[None]:
 
 
 def process_writer(url: str, **overrides: Any) -> AuditProcessWriter:
-    options: dict[str, Any] = {
-        "queue_max_size": 1000,
-        "batch_size": 100,
-        "batch_timeout_seconds": 0.05,
-        "retry_max_seconds": 0.2,
-        "shutdown_timeout_seconds": 2.0,
-        "spool_path": None,
-    }
-    options.update(overrides)
-    writer = AuditProcessWriter(url, **options)
+    writer = AuditProcessWriter(url, **{**TEST_WRITER_OPTIONS, **overrides})
     _started.append(writer)
     return writer
 

@@ -87,18 +87,19 @@ def event(n: int = 0, **overrides: Any) -> AuditEvent:
     return AuditEvent(**fields)
 
 
+TEST_WRITER_OPTIONS: dict[str, Any] = {
+    "queue_max_size": 1000,
+    "batch_size": 100,
+    "batch_timeout_seconds": 0.05,
+    "retry_max_seconds": 0.2,
+    "shutdown_timeout_seconds": 2.0,
+    "spool_path": None,
+}
+"""Test-sized timeouts, for the in-loop writer and the writer process alike."""
+
+
 def writer_for(engine: AsyncEngine, **overrides: Any) -> AuditWriter:
-    """A writer with test-sized timeouts."""
-    options: dict[str, Any] = {
-        "queue_max_size": 1000,
-        "batch_size": 100,
-        "batch_timeout_seconds": 0.05,
-        "retry_max_seconds": 0.2,
-        "shutdown_timeout_seconds": 2.0,
-        "spool_path": None,
-    }
-    options.update(overrides)
-    return AuditWriter(engine, **options)
+    return AuditWriter(engine, **{**TEST_WRITER_OPTIONS, **overrides})
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:

@@ -14,9 +14,9 @@ The request path
     only bytes cross over), and appends it to a list. Once per event-loop
     iteration the list is pickled and written to a socket pair as one frame:
     about 0.2 µs per row with the middleware's epoch-seconds timestamp (a
-    ``datetime`` takes 1 µs to pickle). Measured under callgrind: +20k
-    instructions per audited request in the app's process, where the writer
-    in the app's loop cost +102k (``benchmarks/results/latest.md``).
+    ``datetime`` takes 1 µs to pickle). Measured under callgrind on 32
+    connections: +18k instructions per audited request in the app's process,
+    where the writer in the app's loop cost +98k (``benchmarks/results/latest.md``).
 
 Acknowledgements
     The child reports, after every commit, how many of the rows it was sent
@@ -83,6 +83,7 @@ from app.observability.audit import (
     DropWarnings,
     EncodedJSON,
     WriterMetrics,
+    _log_crash,
     _row,
     encode_request_data,
 )
@@ -421,10 +422,3 @@ class AuditProcessWriter:
             return
         self._metrics.spooled(count)
         log.warning("audit_rows_spooled", rows=count, path=str(self._spool_path), by="app")
-
-
-def _log_crash(task: asyncio.Task[None]) -> None:
-    """The supervisor ends only at ``stop()``; if it dies, say so (``stop()`` still spools the rows)."""
-    if not task.cancelled() and task.exception() is not None:
-        exc = task.exception()
-        log.error("audit_writer_process_supervisor_crashed", error_type=type(exc).__name__, error=str(exc))
