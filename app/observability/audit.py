@@ -95,6 +95,7 @@ import random
 import re
 import time
 from collections import deque
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -136,6 +137,7 @@ __all__ = [
     "encode_request_data",
     "is_row_error",
     "outcome_for_status",
+    "save_rows",
 ]
 
 OUTCOME_SUCCESS, OUTCOME_ERROR, OUTCOME_DENIED = "success", "error", "permission_denied"
@@ -701,25 +703,32 @@ class AuditWriter:
         self._in_flight = 0
         tails, self._replaying = self._replaying, []
         if leftovers or tails:
-            await self._save(leftovers, tails)
+            await save_rows(self._spool, leftovers, self._metrics, tails=tails,
+                            reason_without_spool="database unavailable and no spool_path")
         AUDIT_QUEUE.report(self)
         self._drops.warn(self.pending, force=True)
 
-    async def _save(self, rows: list[Row], tails: list[SpoolFile]) -> None:
-        if self._spool is None:
-            self._metrics.dropped(len(rows))
-            log.error("audit_rows_lost", rows=len(rows), reason="database unavailable and no spool_path")
-            return
-        try:
-            count = await asyncio.to_thread(self._spool.append, rows, tails)
-        except OSError as exc:
-            self._metrics.dropped(len(rows))
-            log.error("audit_rows_lost", rows=len(rows), reason="spool write failed", error=str(exc))
-            for tail in tails:  # still on disk, unlocked: a later start adopts them
-                tail.close()
-            return
-        self._metrics.spooled(count)
-        log.warning("audit_rows_spooled", rows=count, path=str(self._spool.path))
+
+async def save_rows(
+    spool: Spool | None, rows: list[Row], metrics: WriterMetrics, *, tails: Sequence[SpoolFile] = (),
+    reason_without_spool: str,
+) -> None:
+    """Rows the database could not take by shutdown: into the spool (with ``tails``, the unreplayed rest
+    of claimed files), or, with no spool or a failed write, counted as dropped and logged."""
+    if spool is None:
+        metrics.dropped(len(rows))
+        log.error("audit_rows_lost", rows=len(rows), reason=reason_without_spool)
+        return
+    try:
+        count = await asyncio.to_thread(spool.append, rows, tails)
+    except OSError as exc:
+        metrics.dropped(len(rows))
+        log.error("audit_rows_lost", rows=len(rows), reason="spool write failed", error=str(exc))
+        for tail in tails:  # still on disk, unlocked: a later start adopts them
+            tail.close()
+        return
+    metrics.spooled(count)
+    log.warning("audit_rows_spooled", rows=count, path=str(spool.path))
 
 
 _ROW_COLUMNS: Final = tuple(

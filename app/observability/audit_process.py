@@ -86,6 +86,7 @@ from app.observability.audit import (
     _log_crash,
     _row,
     encode_request_data,
+    save_rows,
 )
 from app.observability.audit_spool import Spool
 from app.observability.metrics import AUDIT_QUEUE
@@ -191,7 +192,7 @@ class AuditProcessWriter:
         self._request_data_max_bytes = request_data_max_bytes
         self._retry_max = retry_max_seconds
         self._shutdown_timeout = shutdown_timeout_seconds
-        self._spool_path = spool_path
+        self._spool = Spool(spool_path) if spool_path else None
         self._metrics = WriterMetrics()
         self._drops = DropWarnings(self._metrics, queue_max_size)
 
@@ -403,10 +404,6 @@ class AuditProcessWriter:
 
     async def _save(self, leftovers: Sequence[tuple[Any, ...]]) -> None:
         """The child could not settle these: spool them here, as its ``stop()`` would have."""
-        if self._spool_path is None:
-            self._metrics.dropped(len(leftovers))
-            log.error("audit_rows_lost", rows=len(leftovers), reason="writer process failed and no spool_path")
-            return
         rows = []
         for values in leftovers:
             try:
@@ -414,11 +411,5 @@ class AuditProcessWriter:
             except Exception as exc:  # as the child's enqueue would have: counted, logged, not fatal
                 self._metrics.dropped(1)
                 log.error("audit_event_invalid", request_id=values[_REQUEST_ID], error_type=type(exc).__name__)
-        try:
-            count = await asyncio.to_thread(Spool(self._spool_path).append, rows)
-        except OSError as exc:
-            self._metrics.dropped(len(rows))
-            log.error("audit_rows_lost", rows=len(rows), reason="spool write failed", error=str(exc))
-            return
-        self._metrics.spooled(count)
-        log.warning("audit_rows_spooled", rows=count, path=str(self._spool_path), by="app")
+        await save_rows(self._spool, rows, self._metrics,
+                        reason_without_spool="writer process failed and no spool_path")

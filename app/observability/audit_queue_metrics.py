@@ -1,17 +1,17 @@
 """``audit_events_enqueued_total`` and ``audit_queue_size`` without a lock per audited request.
 
 prometheus-client takes a mutex and walks three calls per ``inc``/``set``;
-``AuditWriter.enqueue`` did both for every audited request. Here ``enqueue``
-adds one to ``enqueued`` (a plain int, updated on the event loop's thread) and
-names itself ``writer``; collection reports the total and that writer's
+``AuditWriter.enqueue`` did both for every audited request. Here a writer's
+``enqueue`` calls ``accepted``, which adds one to ``enqueued`` (a plain int,
+updated on the event loop's thread) and names the writer; collection reports the total and that writer's
 ``pending`` under the catalog's names, types and help (a test holds the
 exposition byte-identical to prometheus-client's objects). As with
 ``http_metrics``, the catalog objects stay the one definition: in
 single-process mode they are unregistered and this collector speaks for them.
 
 In multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``) the values must reach the
-shared files, so ``shared`` tells ``enqueue`` to write through to the catalog
-objects as before, and this collector reports nothing.
+shared files, so with ``shared`` ``accepted`` and ``report`` write through to
+the catalog objects, and this collector reports nothing.
 """
 
 from __future__ import annotations
