@@ -12,6 +12,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DEV_ISSUER_KEY_PATH=/app/var/dev-issuer-key.pem
 
 COPY pyproject.toml /src/
+COPY fastapi_lookout /src/fastapi_lookout
 COPY app /src/app
 COPY dashboards /src/dashboards
 RUN pip install /src && rm -rf /src

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import structlog
 
-from app.observability.logging import configure_logging
+from fastapi_lookout.logging import configure_logging
 
 MAX_BODY = 1 << 20
 _log = structlog.get_logger("app.alerts")

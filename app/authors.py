@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.db import authors
-from app.observability.metrics import DB_QUERY_DURATION
+from fastapi_lookout.metrics import DB_QUERY_DURATION
 
 
 class DuplicateAuthor(Exception):

@@ -19,14 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.auth.tokens import build_verifier
 from app.db import create_engine
 from app.limits import BodySizeLimit
-from app.observability import instrument
-from app.observability.audit import AuditWriter
-from app.observability.audit_process import AuditProcessWriter
-from app.observability.audit_verifier import AuditMaintenance
-from app.observability.logging import configure_logging
 from app.ratelimit import SlidingWindowLimiter
 from app.routes import authors, health, ws
 from app.settings import Settings, get_settings
+from fastapi_lookout import instrument
+from fastapi_lookout.audit.process import AuditProcessWriter
+from fastapi_lookout.audit.verifier import AuditMaintenance
+from fastapi_lookout.audit.writer import AuditWriter
+from fastapi_lookout.logging import configure_logging
 
 SWEEP_SECONDS = 30.0
 

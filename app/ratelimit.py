@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from app.observability import metrics
+from fastapi_lookout import metrics
 
 _log = structlog.get_logger("app.ratelimit")
 

@@ -24,8 +24,8 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 
 from _base import create_app  # noqa: E402
 
-from app.observability import instrument  # noqa: E402
-from app.observability.logging import configure_logging  # noqa: E402
+from fastapi_lookout import instrument  # noqa: E402
+from fastapi_lookout.logging import configure_logging  # noqa: E402
 
 SCOPE = {
     "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",

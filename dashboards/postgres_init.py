@@ -23,9 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from app.observability.audit_verifier import RETENTION_ROLE
 from dashboards.config import Config
 from dashboards.registry import REGISTRY
+from fastapi_lookout.audit.verifier import RETENTION_ROLE
 
 INIT_DIR: Final = "postgres/init"
 CONTAINER_DIR: Final = "/docker-entrypoint-initdb.d"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The reviewer's audit CLI: ``verify``, ``export``, ``summary``, ``prune`` (``--help``); logic in ``app.audit_cli``."""
+"""The reviewer's audit CLI (``verify``, ``export``, ``summary``, ``prune``); logic in ``fastapi_lookout.audit.cli``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.audit_cli import main
+from fastapi_lookout.audit.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import structlog
 
-from app.observability import logging as app_logging
+from fastapi_lookout import logging as app_logging
 from tests.support import postgres as pg
 from tests.support.app_process import AppProcess
 from tests.support.binaries import in_ci, require

@@ -25,8 +25,9 @@ from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 
-from app import audit_cli
-from app.audit_chain import (
+from fastapi_lookout.audit import cli as audit_cli
+from app.migrations import upgrade, upgrade_async
+from fastapi_lookout.audit.chain import (
     CHAIN_COLUMNS,
     FIELDS,
     GENESIS,
@@ -36,10 +37,10 @@ from app.audit_chain import (
     canonical_row,
     chain_message,
 )
-from app.db import audit_checkpoints, create_engine, user_actions
-from app.migrations import upgrade, upgrade_async
-from app.observability.audit_spool import COLUMNS as SPOOL_COLUMNS
-from app.observability.audit_verifier import AuditMaintenance, ChainBroken, prune, verify_chain
+from fastapi_lookout.audit.engine import create_engine
+from fastapi_lookout.audit.schema import audit_checkpoints, user_actions
+from fastapi_lookout.audit.spool import COLUMNS as SPOOL_COLUMNS
+from fastapi_lookout.audit.verifier import AuditMaintenance, ChainBroken, prune, verify_chain
 from tests.support.postgres import PostgresServer
 from tests.test_audit_writer import (  # noqa: F401 - the URL fixtures and `engine` are fixtures
     Metrics,

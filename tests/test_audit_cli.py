@@ -21,10 +21,10 @@ import orjson
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app import audit_cli
-from app.audit_cli import export_rows, parse_time
-from app.db import create_engine
+from fastapi_lookout.audit import cli as audit_cli
 from app.migrations import upgrade_async
+from fastapi_lookout.audit.cli import export_rows, parse_time
+from fastapi_lookout.audit.engine import create_engine
 from tests.support.postgres import PostgresServer
 from tests.test_audit_chain import url_of, write
 from tests.test_audit_writer import (  # noqa: F401 - the URL fixtures and `engine` are fixtures

@@ -27,11 +27,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 
-import app.observability.audit as audit
-from app.db import create_engine, user_actions
+import fastapi_lookout.audit.writer as audit
 from app.migrations import upgrade_async
-from app.observability.audit import AuditWriter, is_row_error
-from app.observability.audit_spool import COLUMNS, Row, Spool, decode_row, encode_row
+from fastapi_lookout.audit.engine import create_engine
+from fastapi_lookout.audit.schema import user_actions
+from fastapi_lookout.audit.spool import COLUMNS, Row, Spool, decode_row, encode_row
+from fastapi_lookout.audit.writer import AuditWriter, is_row_error
 from tests.support.postgres import PostgresServer
 from tests.test_audit_writer import (  # noqa: F401 - the URL fixtures and `engine` are fixtures
     Metrics,

@@ -1,7 +1,7 @@
 """The audit writer process: real child processes writing into SQLite and PostgreSQL.
 
 Each test starts ``AuditProcessWriter`` (which starts ``python -m
-app.observability.audit_process_child``) and checks what reaches the table,
+fastapi_lookout.audit.process_child``) and checks what reaches the table,
 the spool and this process's metrics, including when the child is killed,
 frozen, or outlives its app.
 """
@@ -32,14 +32,14 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 
-from app.audit_chain import ChainWalk, Hasher
-from app.db import create_engine
 from app.migrations import upgrade_async
-from app.observability import audit_process
-from app.observability.audit_process import AuditProcessWriter
-from app.observability.audit_process_child import Acknowledgements
-from app.observability.audit_spool import decode_row
-from app.observability.redaction import REDACTED
+from fastapi_lookout.audit import process as audit_process
+from fastapi_lookout.audit.chain import ChainWalk, Hasher
+from fastapi_lookout.audit.engine import create_engine
+from fastapi_lookout.audit.process import AuditProcessWriter
+from fastapi_lookout.audit.process_child import Acknowledgements
+from fastapi_lookout.audit.spool import decode_row
+from fastapi_lookout.redaction import REDACTED
 from tests.test_audit_faults import DownDatabase, down_db  # noqa: F401 - fixture
 from tests.test_audit_writer import (  # noqa: F401 - the URL fixtures and `engine` are fixtures
     TEST_WRITER_OPTIONS,

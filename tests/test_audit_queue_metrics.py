@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
-from app.observability import metrics
-from app.observability.audit_queue_metrics import AuditQueueMetrics
+from fastapi_lookout import metrics
+from fastapi_lookout.audit_queue_metrics import AuditQueueMetrics
 
 
 @dataclass

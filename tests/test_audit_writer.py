@@ -26,11 +26,12 @@ import sqlalchemy as sa
 from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.audit_chain import GENESIS
-from app.db import create_engine, user_actions
 from app.migrations import upgrade_async
-from app.observability import audit
-from app.observability.audit import (
+from fastapi_lookout.audit import writer as audit
+from fastapi_lookout.audit.chain import GENESIS
+from fastapi_lookout.audit.engine import create_engine
+from fastapi_lookout.audit.schema import user_actions
+from fastapi_lookout.audit.writer import (
     OUTCOME_DENIED,
     OUTCOME_ERROR,
     OUTCOME_SUCCESS,
@@ -39,7 +40,7 @@ from app.observability.audit import (
     encode_request_data,
     outcome_for_status,
 )
-from app.observability.redaction import REDACTED
+from fastapi_lookout.redaction import REDACTED
 from tests.test_migrations import database_url, postgres_url, sqlite_url  # noqa: F401 - fixtures
 
 # --- helpers shared with test_audit_faults.py ------------------------------------

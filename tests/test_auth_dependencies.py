@@ -16,8 +16,8 @@ from structlog.testing import capture_logs
 from app.auth.dependencies import authenticate_websocket, require_role
 from app.auth.dev_issuer import DevIssuer
 from app.auth.tokens import AuthError, Principal, TokenVerifier
-from app.observability import metrics
-from app.observability.context import CURRENT, SCOPE_KEY, RequestContext, current_log_fields
+from fastapi_lookout import metrics
+from fastapi_lookout.context import CURRENT, SCOPE_KEY, RequestContext, current_log_fields
 from tests.support.jwks_server import JwksServer
 
 

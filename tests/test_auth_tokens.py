@@ -24,8 +24,8 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from app.auth.dev_issuer import DevIssuer
 from app.auth.tokens import AUTH_REASONS, MAX_TOKEN_BYTES, AuthError, Principal, TokenVerifier, build_verifier
-from app.observability import metrics
 from app.settings import Settings
+from fastapi_lookout import metrics
 from tests.support.jwks_server import JwksServer
 
 ISSUER = "https://keycloak.test/realms/test"

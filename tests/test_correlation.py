@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from app.observability import correlation
+from fastapi_lookout import correlation
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 

@@ -7,8 +7,8 @@ import random
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
-from app.observability import metrics
-from app.observability.http_metrics import EXEMPLAR_INTERVAL_SECONDS, HttpMetrics
+from fastapi_lookout import metrics
+from fastapi_lookout.http_metrics import EXEMPLAR_INTERVAL_SECONDS, HttpMetrics
 
 
 def catalog_twins(registry: CollectorRegistry) -> tuple[Counter, Histogram, Gauge]:

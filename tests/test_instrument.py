@@ -12,9 +12,9 @@ from fastapi import FastAPI
 from prometheus_client import REGISTRY
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.observability import instrument
-from app.observability.logging import configure_logging
-from app.observability.logging import flush as flush_logs
+from fastapi_lookout import instrument
+from fastapi_lookout.logging import configure_logging
+from fastapi_lookout.logging import flush as flush_logs
 
 
 class Capture:

@@ -11,7 +11,7 @@ import jwt
 import orjson
 from websockets.sync.client import connect
 
-from app.observability.logging import BASE_FIELDS, LOG_FIELDS
+from fastapi_lookout.logging import BASE_FIELDS, LOG_FIELDS
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 

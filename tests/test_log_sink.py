@@ -8,7 +8,7 @@ import os
 import threading
 from pathlib import Path
 
-from app.observability.logging import LineSink, configure_logging
+from fastapi_lookout.logging import LineSink, configure_logging
 
 
 def read(path: Path) -> list[bytes]:

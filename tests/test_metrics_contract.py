@@ -10,8 +10,8 @@ import time
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.observability import metrics
-from app.observability.metrics import CATALOG
+from fastapi_lookout import metrics
+from fastapi_lookout.metrics import CATALOG
 from tests.support.app_process import AppProcess
 
 ROUTE_TEMPLATES = {"/api/authors", "/api/authors/{author_id}", "/health", "/ws", metrics.UNMATCHED_ENDPOINT}

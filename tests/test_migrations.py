@@ -31,11 +31,17 @@ from sqlalchemy.pool import NullPool
 
 from app import db
 from app.migrations import SCRIPT_LOCATION, _config, async_url, upgrade, upgrade_async
+from fastapi_lookout.audit import schema as audit_schema
 
 REPO = Path(__file__).resolve().parent.parent
 HEAD = "0002"
 TABLES = {"authors", "user_actions", "audit_chain_head", "audit_checkpoints"}
 Schema = dict[str, dict[str, Any]]
+
+# The service's table and the library's audit tables, as the migrations build them together.
+DECLARED = sa.MetaData()
+for _table in (*db.metadata.tables.values(), *audit_schema.metadata.tables.values()):
+    _table.to_metadata(DECLARED)
 
 
 # --- schema snapshots, one from the database, one from app.db -----------------
@@ -135,14 +141,14 @@ async def migrated_url(database_url: str) -> AsyncIterator[str]:
 # --- tests ----------------------------------------------------------------------
 async def test_migrated_schema_matches_app_db(migrated_url: str) -> None:
     reflected = await inspect_db(migrated_url, reflected_schema)
-    assert reflected == declared_schema(db.metadata)
+    assert reflected == declared_schema(DECLARED)
     assert set(reflected) == TABLES
-    assert await inspect_db(migrated_url, lambda c: alembic_diff(c, db.metadata)) == []
+    assert await inspect_db(migrated_url, lambda c: alembic_diff(c, DECLARED)) == []
 
 
 async def test_drift_check_notices_a_column_added_without_migration(migrated_url: str) -> None:
     drifted = sa.MetaData()
-    for table in db.metadata.tables.values():
+    for table in DECLARED.tables.values():
         table.to_metadata(drifted)
     drifted.tables["user_actions"].append_column(sa.Column("tenant", sa.String(32), nullable=True))
 
@@ -156,7 +162,7 @@ async def test_user_roles_comment_is_migrated_on_postgres(postgres_url: str) -> 
     await upgrade_async(postgres_url)
     columns = await inspect_db(postgres_url, lambda c: sa.inspect(c).get_columns("user_actions"))
     comments = {c["name"]: c.get("comment") for c in columns}
-    assert comments["user_roles"] == db.user_actions.c.user_roles.comment
+    assert comments["user_roles"] == audit_schema.user_actions.c.user_roles.comment
 
 
 async def test_second_upgrade_is_a_noop(database_url: str) -> None:
@@ -253,7 +259,7 @@ async def test_downgrade_to_base_and_back(database_url: str) -> None:
     tables = await inspect_db(database_url, lambda c: sa.inspect(c).get_table_names())
     assert set(tables) <= {"alembic_version"}
     await upgrade_async(database_url)
-    assert await inspect_db(database_url, reflected_schema) == declared_schema(db.metadata)
+    assert await inspect_db(database_url, reflected_schema) == declared_schema(DECLARED)
 
 
 # --- 0002: the audit hash chain ----------------------------------------------------------------
@@ -261,8 +267,8 @@ async def test_rows_written_before_the_chain_are_chained_in_id_order(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Upgrading a database with audit rows chains them (with the key in the environment), and they verify."""
-    from app.audit_chain import GENESIS, Hasher
-    from app.observability.audit_verifier import verify_chain
+    from fastapi_lookout.audit.chain import GENESIS, Hasher
+    from fastapi_lookout.audit.verifier import verify_chain
 
     await upgrade_async(database_url, "0001")
     values = ", ".join(

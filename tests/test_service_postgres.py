@@ -17,10 +17,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.audit_chain import Hasher
-from app.db import create_engine
 from app.migrations import upgrade
-from app.observability.audit_verifier import Verification, verify_chain
+from fastapi_lookout.audit.chain import Hasher
+from fastapi_lookout.audit.engine import create_engine
+from fastapi_lookout.audit.verifier import Verification, verify_chain
 from tests.support.app_process import AppProcess
 from tests.support.traffic import drive, rid
 
@@ -186,7 +186,7 @@ OUTAGE_SECONDS = 30.0
 RETRY_MAX_SECONDS = 2.0
 QUEUE_MAX = 50_000
 ROW_CAP_BYTES = 9_400
-"""The writer's documented per-row memory cap with default settings (app/observability/audit.py)."""
+"""The writer's documented per-row memory cap with default settings (fastapi_lookout/audit/writer.py)."""
 
 
 def test_a_30_second_outage_under_load_loses_nothing_and_the_chain_still_verifies(
@@ -244,7 +244,7 @@ def test_a_30_second_outage_under_load_loses_nothing_and_the_chain_still_verifie
 
 
 REQUEST_LATENCY_BOUND_SECONDS = 0.5
-"""Documented in app/observability/audit.py: enqueue never waits, whatever the queue or database do."""
+"""Documented in fastapi_lookout/audit/writer.py: enqueue never waits, whatever the queue or database do."""
 
 
 def test_queue_overflow_counts_every_refusal_exactly_and_requests_never_wait(postgres_server, postgres_db, tmp_path):

@@ -16,8 +16,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
 from app.auth.tokens import AuthError, Principal, TokenVerifier
-from app.observability import metrics
-from app.observability.context import RequestContext, bind_log_fields, get_context
+from fastapi_lookout import metrics
+from fastapi_lookout.context import RequestContext, bind_log_fields, get_context
 
 # Declared on every protected route only so OpenAPI documents the scheme (Swagger's
 # "Authorize" button); the header is parsed below, where missing and wrong-scheme differ.

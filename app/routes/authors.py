@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Res
 from pydantic import BaseModel, ConfigDict, Field
 
 from app import authors as store
-from app.observability.context import get_context
 from app.routes.deps import authorized, ip_rate_limit
+from fastapi_lookout.context import get_context
 
 router = APIRouter(prefix="/api/authors", tags=["authors"], dependencies=[Depends(ip_rate_limit)])
 

@@ -8,8 +8,8 @@ from fastapi import Depends, HTTPException, Request
 
 from app.auth.dependencies import require_role
 from app.auth.tokens import Principal
-from app.observability.context import get_context
 from app.ratelimit import Decision, SlidingWindowLimiter
+from fastapi_lookout.context import get_context
 
 
 def _refuse(request: Request, decision: Decision, limit_type: str) -> HTTPException:

@@ -23,11 +23,11 @@ from starlette.websockets import WebSocketDisconnect
 from app import authors as store
 from app.auth.dependencies import authenticate_websocket
 from app.auth.tokens import AuthError, Principal
-from app.observability import correlation, metrics
-from app.observability.audit import AuditEvent, outcome_for_status
-from app.observability.context import bind_log_fields, get_context
 from app.ratelimit import SlidingWindowLimiter
 from app.routes.authors import AuthorIn
+from fastapi_lookout import correlation, metrics
+from fastapi_lookout.audit.writer import AuditEvent, outcome_for_status
+from fastapi_lookout.context import bind_log_fields, get_context
 
 router = APIRouter(tags=["websocket"])
 _log = structlog.get_logger("app.ws")

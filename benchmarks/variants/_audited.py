@@ -19,12 +19,12 @@ from typing import Any
 from _base import create_app, devnull_stream
 from fastapi import FastAPI
 
-from app.db import create_engine
 from app.migrations import upgrade
-from app.observability import instrument
-from app.observability.audit import AuditWriter
-from app.observability.audit_process import AuditProcessWriter
-from app.observability.logging import configure_logging
+from fastapi_lookout import instrument
+from fastapi_lookout.audit.engine import create_engine
+from fastapi_lookout.audit.process import AuditProcessWriter
+from fastapi_lookout.audit.writer import AuditWriter
+from fastapi_lookout.logging import configure_logging
 
 
 def audited_app(*, process: bool) -> FastAPI:

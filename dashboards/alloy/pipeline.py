@@ -20,7 +20,7 @@ STREAM_LABELS: Final = frozenset({"service", "level", "environment", "container"
 STRUCTURED_METADATA: Final = ("request_id", "user_id")
 """Per-request fields attached to each line without creating streams (needs Loki schema v13)."""
 JSON_FIELDS: Final = ("level", "timestamp", "environment", *STRUCTURED_METADATA)
-"""Fields the JSON stage extracts from the app's log lines (see app/observability/logging.py)."""
+"""Fields the JSON stage extracts from the app's log lines (see fastapi_lookout/logging.py)."""
 
 DOCKER_HOST: Final = "unix:///var/run/docker.sock"
 COMPOSE_SERVICE_META: Final = "__meta_docker_container_label_com_docker_compose_service"

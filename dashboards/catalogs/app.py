@@ -1,4 +1,4 @@
-"""The app's metrics as the validators see them, derived from ``app.observability.metrics``.
+"""The app's metrics as the validators see them, derived from ``fastapi_lookout.metrics``.
 
 Names and labels come from ``exposed_series()``; the kind of each series from
 ``CATALOG``. Queries get names through :func:`series_name`, so nothing here or
@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 
 from prometheus_client.metrics import MetricWrapperBase
 
-from app.observability import metrics
 from dashboards.catalogs import MetricCatalog, Series
+from fastapi_lookout import metrics
 
 
 def build(specs: Iterable[metrics.MetricSpec], exposed: Mapping[str, tuple[str, ...]]) -> MetricCatalog:
@@ -38,7 +38,7 @@ def _spec(metric: MetricWrapperBase) -> metrics.MetricSpec:
     for spec in metrics.CATALOG:
         if spec.name == family:
             return spec
-    raise LookupError(f"metric {family!r} is not in app.observability.metrics.CATALOG")
+    raise LookupError(f"metric {family!r} is not in fastapi_lookout.metrics.CATALOG")
 
 
 def series_name(metric: MetricWrapperBase, suffix: str = "") -> str:

@@ -9,7 +9,6 @@ of traffic, a blip shorter than ``for``, a counter reset after a restart).
 
 from __future__ import annotations
 
-from app.observability import metrics
 from dashboards.catalogs import keycloak as kc
 from dashboards.catalogs.app import series_name
 from dashboards.config import Config
@@ -17,6 +16,7 @@ from dashboards.prometheus import recording
 from dashboards.prometheus.rules import SEVERITIES, Alert, Case, Fired, Group, RuleFile, series
 from dashboards.prometheus.scrape import scrape_jobs
 from dashboards.prometheus.slo import number, percent
+from fastapi_lookout import metrics
 
 
 def _app(cfg: Config) -> dict[str, str]:

@@ -19,7 +19,6 @@ from typing import Final
 
 import promql_parser as pp
 
-from app.observability import metrics
 from dashboards.catalogs import MetricCatalog, Series
 from dashboards.catalogs import app as app_catalog
 from dashboards.catalogs import keycloak as keycloak_catalog
@@ -34,6 +33,7 @@ from dashboards.prometheus.rules import (
 )
 from dashboards.prometheus.scrape import scrape_jobs
 from dashboards.validate import promql
+from fastapi_lookout import metrics
 
 RECORDING_NAME: Final = re.compile(r"^[a-z_]+:[a-z0-9_]+:[a-z0-9_]+$")
 PROMETHEUS_SERIES: Final = MetricCatalog(

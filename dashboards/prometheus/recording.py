@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from prometheus_client.utils import floatToGoString
 
-from app.observability import metrics
 from dashboards.catalogs.app import series_name
 from dashboards.config import Config
 from dashboards.prometheus.rules import ExprCase, Group, Recording, RuleFile, series
+from fastapi_lookout import metrics
 
 WINDOW = "5m"
 

@@ -21,7 +21,6 @@ from typing import Final
 
 from prometheus_client.utils import floatToGoString
 
-from app.observability import metrics
 from dashboards.catalogs.app import series_name
 from dashboards.config import Config
 from dashboards.prometheus.rules import (
@@ -35,6 +34,7 @@ from dashboards.prometheus.rules import (
     format_duration,
     series,
 )
+from fastapi_lookout import metrics
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 Every SQL panel applies every variable, and variables reach SQL only through
 Grafana's ``${var:sqlstring}`` formatting (each value single-quoted, quotes
 doubled) inside ``IN (...)``: a username like ``x'); DROP TABLE ...`` stays a
-string literal. Column names are checked against ``app.db.user_actions``.
+string literal. Column names are checked against ``fastapi_lookout.audit.schema.user_actions``.
 
 The chain status comes from Prometheus, not SQL: the verifier's result is a
 metric of the app, and Grafana's reader may read ``user_actions`` and nothing
@@ -14,11 +14,11 @@ the username/action/outcome variables do not apply to the chain as a whole.
 
 from __future__ import annotations
 
-from app.db import OUTCOMES, user_actions
-from app.observability import metrics as m
 from dashboards.catalogs.app import series_name as s
 from dashboards.config import Config
 from dashboards.queries import RATE
+from fastapi_lookout import metrics as m
+from fastapi_lookout.audit.schema import OUTCOMES, user_actions
 
 SUCCESS, ERROR, PERMISSION_DENIED = OUTCOMES  # fails loudly if the outcome set changes
 ANONYMOUS = "(anonymous)"

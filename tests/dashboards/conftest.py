@@ -44,26 +44,10 @@ def node_logql() -> None:
 
 
 def create_schema(server: PostgresServer, db: str) -> None:
-    """The audit schema, built the way production builds it: the app's migrations.
+    """The audit schema, built the way production builds it: the migrations (the one place that creates it)."""
+    from app.migrations import upgrade
 
-    LEAD: this is the one place that creates the schema. It uses ``app.migrations.upgrade``;
-    the ``create_all`` branch only exists while ``app/migrations`` is not committed and can be
-    deleted then.
-    """
-    try:
-        from app.migrations import upgrade
-    except ModuleNotFoundError as exc:  # pragma: no cover - temporary, see docstring
-        if exc.name != "app.migrations":
-            raise
-        import sqlalchemy as sa
-
-        from app.db import metadata
-
-        engine = sa.create_engine(server.dsn(db).replace("postgresql://", "postgresql+psycopg2://"))
-        metadata.create_all(engine)
-        engine.dispose()
-    else:
-        upgrade(server.url(db))
+    upgrade(server.url(db))
 
 
 def create_reader(server: PostgresServer, db: str) -> None:

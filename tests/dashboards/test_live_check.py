@@ -12,10 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from app.observability import metrics
 from dashboards import live_check, uids
 from dashboards.config import DsType
 from dashboards.live_check import ERROR, NO_DATA, OK, DirectRunner, Window, check_dashboard
+from fastapi_lookout import metrics
 from tests.dashboards.conftest import READER, insert_rows
 from tests.support import prometheus as prom
 from tests.support.binaries import free_port, require

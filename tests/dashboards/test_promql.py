@@ -6,7 +6,6 @@ import dataclasses
 
 import pytest
 
-from app.observability import metrics
 from dashboards import grafana, uids
 from dashboards.catalogs import app as app_catalog
 from dashboards.catalogs import keycloak as keycloak_catalog
@@ -15,6 +14,7 @@ from dashboards.queries import fastapi as fq
 from dashboards.queries import keycloak as kq
 from dashboards.validate import promql
 from dashboards.validate.panels import validate
+from fastapi_lookout import metrics
 
 APP = app_catalog.catalog()
 KC = keycloak_catalog.catalog()

@@ -7,7 +7,7 @@ Create Date: 2025-02-01
 Rows written before this revision are chained here, in ``id`` order, with the
 key in ``AUDIT_HMAC_KEY`` at migration time (the app runs migrations at start
 with its own environment). The canonical encoding is imported from
-``app/audit_chain.py``: it is versioned (``ua1``), and a new encoding would be
+``fastapi_lookout/audit/chain.py``: it is versioned (``ua1``), and a new encoding would be
 a new version there, never an edit of this one.
 
 PostgreSQL only (SQLite has no roles; it gets the same chain and tables):
@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from app.audit_chain import FIELDS, GENESIS, Hasher
+from fastapi_lookout.audit.chain import FIELDS, GENESIS, Hasher
 
 revision = "0002"
 down_revision = "0001"

@@ -34,8 +34,8 @@ import orjson
 import structlog
 from structlog.types import EventDict, WrappedLogger
 
-from app.observability.context import current_log_fields
-from app.observability.redaction import is_secret_key, redact
+from fastapi_lookout.context import current_log_fields
+from fastapi_lookout.redaction import is_secret_key, redact
 
 # The log-line contract. LogQL in the dashboards may only filter on these.
 BASE_FIELDS: Final = frozenset(
@@ -259,7 +259,7 @@ _CALLSITE = structlog.processors.CallsiteParameterAdder(
         structlog.processors.CallsiteParameter.FUNC_NAME,
         structlog.processors.CallsiteParameter.LINENO,
     },
-    additional_ignores=["app.observability.logging"],
+    additional_ignores=["fastapi_lookout.logging"],
 )
 
 
@@ -351,7 +351,7 @@ def configure_logging(
     _state.access_suffix = b"," + orjson.dumps(_access_constants())[1:] + b"\n"
     _state.human = None if _state.json_console else structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
     if loki_url:
-        from app.observability.loki import LokiShipper
+        from fastapi_lookout.log_shipping import LokiShipper
 
         _state.shipper = LokiShipper(loki_url, {"service": service, "environment": environment}).ship
     else:

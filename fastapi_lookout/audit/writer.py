@@ -25,7 +25,7 @@ Guarantees
     Several processes may share one spool path (see ``audit_spool``).
 
 Hash chain
-    Every row gets ``seq``, ``prev_hash`` and ``row_hash`` (``app/audit_chain.py``)
+    Every row gets ``seq``, ``prev_hash`` and ``row_hash`` (``fastapi_lookout/audit/chain.py``)
     inside the transaction that inserts it: the batch locks the one-row
     ``audit_chain_head`` (``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite the
     transaction's first statement is a write, which takes the database's write
@@ -80,7 +80,7 @@ Bad rows
     on the way in so that a client cannot get its own audit row dropped.
     The price of this policy: a schema that refuses every row on an integrity
     check would drop rows one by one (each logged); the migration drift test
-    (tests/test_migrations.py) is what keeps app.db and the database equal.
+    (tests/test_migrations.py) is what keeps the schema module and the database equal.
 
 Call ``enqueue`` from the event loop's thread (the wake-up ``asyncio.Event`` is
 not thread-safe). ``audit_queue_size`` reports ``pending`` of the writer that last
@@ -108,10 +108,10 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.audit_chain import CHAIN_COLUMNS, Hasher, canonical_fields
-from app.db import audit_chain_head, user_actions
-from app.observability.audit_spool import Row, Spool, SpoolFile
-from app.observability.metrics import (
+from fastapi_lookout.audit.chain import CHAIN_COLUMNS, Hasher, canonical_fields
+from fastapi_lookout.audit.schema import audit_chain_head, user_actions
+from fastapi_lookout.audit.spool import Row, Spool, SpoolFile
+from fastapi_lookout.metrics import (
     AUDIT_BATCH_DURATION,
     AUDIT_CHAIN_HEAD_SEQ,
     AUDIT_EVENTS_DROPPED,
@@ -122,7 +122,7 @@ from app.observability.metrics import (
     AUDIT_WRITE_FAILURES,
     DB_QUERY_DURATION,
 )
-from app.observability.redaction import redact, redact_text
+from fastapi_lookout.redaction import redact, redact_text
 
 __all__ = [
     "OUTCOME_DENIED",

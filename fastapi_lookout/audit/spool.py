@@ -31,8 +31,8 @@ from typing import Any, BinaryIO, Final
 
 import orjson
 
-from app.audit_chain import CHAIN_COLUMNS
-from app.db import user_actions
+from fastapi_lookout.audit.chain import CHAIN_COLUMNS
+from fastapi_lookout.audit.schema import user_actions
 
 Row = dict[str, Any]
 """One ``user_actions`` row minus ``id`` and chain columns; ``request_data`` is its JSON encoding (bytes) or None."""

@@ -34,10 +34,10 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.audit_chain import FIELDS, GENESIS, ChainWalk, Finding, Hasher
-from app.db import audit_chain_head, audit_checkpoints, user_actions
-from app.observability.audit import note_head_seq
-from app.observability.metrics import (
+from fastapi_lookout.audit.chain import FIELDS, GENESIS, ChainWalk, Finding, Hasher
+from fastapi_lookout.audit.schema import audit_chain_head, audit_checkpoints, user_actions
+from fastapi_lookout.audit.writer import note_head_seq
+from fastapi_lookout.metrics import (
     AUDIT_CHAIN_BROKEN,
     AUDIT_CHAIN_LAST_VERIFICATION,
     AUDIT_CHAIN_VERIFICATIONS,

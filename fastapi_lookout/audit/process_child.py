@@ -1,4 +1,4 @@
-"""The writer process behind ``AuditProcessWriter``: ``python -m app.observability.audit_process_child FD``.
+"""The writer process behind ``AuditProcessWriter``: ``python -m fastapi_lookout.audit.process_child FD``.
 
 Reads frames from the socket ``FD`` (its config, then rows, then a stop),
 feeds every row to an ``AuditWriter`` and acknowledges, after each change,
@@ -21,11 +21,11 @@ from typing import Any
 
 import structlog
 
-from app.db import create_engine
-from app.observability.audit import AuditEvent, AuditWriter, WriterMetrics
-from app.observability.audit_process import ACK, CONFIG, ROWS, STOP, frame, read_frame
-from app.observability.logging import configure_logging
-from app.observability.logging import flush as flush_logs
+from fastapi_lookout.audit.engine import create_engine
+from fastapi_lookout.audit.process import ACK, CONFIG, ROWS, STOP, frame, read_frame
+from fastapi_lookout.audit.writer import AuditEvent, AuditWriter, WriterMetrics
+from fastapi_lookout.logging import configure_logging
+from fastapi_lookout.logging import flush as flush_logs
 
 log = structlog.get_logger("app.audit")
 

@@ -26,8 +26,8 @@ from typing import Final
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.metrics import MetricWrapperBase
 
-from app.observability.audit_queue_metrics import AuditQueueMetrics
-from app.observability.http_metrics import HttpMetrics
+from fastapi_lookout.audit_queue_metrics import AuditQueueMetrics
+from fastapi_lookout.http_metrics import HttpMetrics
 
 # ``*_created`` series double the series count and no dashboard reads them.
 disable_created_metrics()
@@ -149,7 +149,7 @@ AUDIT_LAST_WRITE = Gauge(
     multiprocess_mode="max",
 )
 
-# --- audit hash chain (app/audit_chain.py) -----------------------------------
+# --- audit hash chain (fastapi_lookout/audit/chain.py) -----------------------------------
 # Chain gauges combine workers with livemax: every worker sees the same database.
 CHAIN_VERIFICATION_RESULTS: Final = ("ok", "broken", "error")
 AUDIT_CHAIN_HEAD_SEQ = Gauge(

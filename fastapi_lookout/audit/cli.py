@@ -35,11 +35,11 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from app.audit_chain import Hasher
-from app.db import user_actions
 from app.migrations import async_url
-from app.observability.audit_verifier import ChainBroken, prune, verify_chain
 from app.settings import Settings
+from fastapi_lookout.audit.chain import Hasher
+from fastapi_lookout.audit.schema import user_actions
+from fastapi_lookout.audit.verifier import ChainBroken, prune, verify_chain
 
 __all__ = ["ExportFilters", "export_rows", "main", "parse_time", "summarise"]
 

@@ -24,10 +24,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from app.observability.context import SCOPE_KEY, RequestContext
-from app.observability.logging import configure_logging
-from app.observability.metrics import set_app_info
-from app.observability.middleware import AuditSink, ObservabilityMiddleware
+from fastapi_lookout.context import SCOPE_KEY, RequestContext
+from fastapi_lookout.logging import configure_logging
+from fastapi_lookout.metrics import set_app_info
+from fastapi_lookout.middleware import AuditSink, ObservabilityMiddleware
 
 __all__ = ["RequestContext", "instrument"]
 

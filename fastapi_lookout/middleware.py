@@ -27,12 +27,12 @@ import structlog
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.observability import correlation, metrics
-from app.observability.audit import AuditEvent, outcome_for_status
-from app.observability.context import CURRENT, SCOPE_KEY, RequestContext
-from app.observability.exposition import MetricsEndpoint
-from app.observability.http_metrics import Series
-from app.observability.logging import access_log
+from fastapi_lookout import correlation, metrics
+from fastapi_lookout.audit.writer import AuditEvent, outcome_for_status
+from fastapi_lookout.context import CURRENT, SCOPE_KEY, RequestContext
+from fastapi_lookout.exposition import MetricsEndpoint
+from fastapi_lookout.http_metrics import Series
+from fastapi_lookout.logging import access_log
 
 _ROUTE_CACHE_MAX = 4096
 _ERROR_BODY_MAX = 2048

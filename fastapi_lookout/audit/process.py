@@ -77,7 +77,8 @@ from typing import Any, Final
 
 import structlog
 
-from app.observability.audit import (
+from fastapi_lookout.audit.spool import Spool
+from fastapi_lookout.audit.writer import (
     CANCEL_GRACE_SECONDS,
     AuditEvent,
     DropWarnings,
@@ -88,8 +89,7 @@ from app.observability.audit import (
     encode_request_data,
     save_rows,
 )
-from app.observability.audit_spool import Spool
-from app.observability.metrics import AUDIT_QUEUE
+from fastapi_lookout.metrics import AUDIT_QUEUE
 
 __all__ = ["AuditProcessWriter"]
 
@@ -347,7 +347,7 @@ class AuditProcessWriter:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, (_APP_ROOT, env.get("PYTHONPATH"))))
         try:
             self._process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "app.observability.audit_process_child", str(theirs.fileno()),
+                sys.executable, "-m", "fastapi_lookout.audit.process_child", str(theirs.fileno()),
                 pass_fds=(theirs.fileno(),), env=env, stdin=asyncio.subprocess.DEVNULL,
             )
         except BaseException:
