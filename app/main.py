@@ -23,9 +23,8 @@ from app.ratelimit import SlidingWindowLimiter
 from app.routes import authors, health, ws
 from app.settings import Settings, get_settings
 from fastapi_lookout import instrument
-from fastapi_lookout.audit.process import AuditProcessWriter
-from fastapi_lookout.audit.verifier import AuditMaintenance
-from fastapi_lookout.audit.writer import AuditWriter
+from fastapi_lookout.audit import AuditMaintenance, AuditProcessWriter, AuditWriter
+from fastapi_lookout.db_timing import time_queries
 from fastapi_lookout.logging import configure_logging
 
 SWEEP_SECONDS = 30.0
@@ -68,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     }
     configure_logging(**log_settings)
     engine = create_engine(settings.database_url)
+    time_queries(engine)
     writer = _audit_writer(settings, engine, log_settings) if settings.audit_enabled else None
     maintenance = AuditMaintenance(
         engine,

@@ -30,10 +30,10 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.migrations import upgrade_async
+from fastapi_lookout.audit import AuditEvent, AuditWriter
 from fastapi_lookout.audit.engine import create_engine
 from fastapi_lookout.audit.process import AuditProcessWriter
 from fastapi_lookout.audit.schema import user_actions
-from fastapi_lookout.audit.writer import AuditEvent, AuditWriter
 from tests.support.postgres import PostgresServer
 
 

@@ -28,7 +28,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fastapi_lookout import correlation, metrics
-from fastapi_lookout.audit.writer import AuditEvent, outcome_for_status
+from fastapi_lookout.audit.event import AuditEvent, outcome_for_status
 from fastapi_lookout.context import CURRENT, SCOPE_KEY, RequestContext
 from fastapi_lookout.exposition import MetricsEndpoint
 from fastapi_lookout.http_metrics import Series
@@ -190,23 +190,22 @@ class ObservabilityMiddleware:
         error = ctx.error_message
         if error is None and status >= 400:
             error = _error_text(error_body) or f"HTTP {status}"
-        # Positional, in field order: a call with 14 keywords takes twice as long to bind.
         self.audit.enqueue(
             AuditEvent(
-                time.time(),  # timestamp, as epoch seconds
-                ctx.action_type or route_name,  # action_type
-                f"{scope['method'][:16]} {scope['path']}"[:512],  # resource
-                outcome_for_status(status),  # outcome
-                status,  # response_status
-                _millis(duration),  # duration_ms
-                ctx.user_id,
-                ctx.username,
-                ",".join(ctx.roles) if ctx.roles else None,  # user_roles
-                client_ip,  # ip_address
-                agent.decode("latin-1")[:512] if agent else None,  # user_agent
-                ctx.request_id,
-                ctx.audit_data,  # request_data
-                error,  # error_message
+                timestamp=time.time(),  # epoch seconds: pickles in a seventh of a datetime's time
+                action_type=ctx.action_type or route_name,
+                resource=f"{scope['method'][:16]} {scope['path']}"[:512],
+                outcome=outcome_for_status(status),
+                response_status=status,
+                duration_ms=_millis(duration),
+                user_id=ctx.user_id,
+                username=ctx.username,
+                user_roles=",".join(ctx.roles) if ctx.roles else None,
+                ip_address=client_ip,
+                user_agent=agent.decode("latin-1")[:512] if agent else None,
+                request_id=ctx.request_id,
+                request_data=ctx.audit_data,
+                error_message=error,
             )
         )
 

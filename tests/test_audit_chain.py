@@ -25,8 +25,8 @@ from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 
-from fastapi_lookout.audit import cli as audit_cli
 from app.migrations import upgrade, upgrade_async
+from fastapi_lookout.audit import cli as audit_cli
 from fastapi_lookout.audit.chain import (
     CHAIN_COLUMNS,
     FIELDS,

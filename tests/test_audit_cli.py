@@ -19,10 +19,11 @@ from typing import Any
 
 import orjson
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from fastapi_lookout.audit import cli as audit_cli
 from app.migrations import upgrade_async
+from fastapi_lookout.audit import cli as audit_cli
 from fastapi_lookout.audit.cli import export_rows, parse_time
 from fastapi_lookout.audit.engine import create_engine
 from tests.support.postgres import PostgresServer
@@ -197,3 +198,27 @@ def test_script_verifies_with_database_url_from_the_environment(tmp_path: Path) 
     pruned = subprocess.run([sys.executable, "scripts/audit.py", "prune"], cwd=REPO, env=env,
                             capture_output=True, text=True)
     assert pruned.returncode == 2 and "retention is off" in pruned.stderr
+
+
+async def test_migrate_builds_only_the_audit_tables_in_a_users_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The one documented command for a user's database: the audit tables and their own version table, and
+    a second run that says it had nothing to do."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'theirs.db'}"
+    assert await audit_cli.run(["--database-url", url, "migrate"]) == 0
+    assert capsys.readouterr().out == "audit schema at audit_0002 (was empty)\n"
+    assert await audit_cli.run(["migrate"], env={"DATABASE_URL": url}) == 0
+    assert capsys.readouterr().out == "audit schema at audit_0002\n"
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            tables = await conn.run_sync(lambda c: set(sa.inspect(c).get_table_names()))
+    finally:
+        await engine.dispose()
+    assert tables == {"user_actions", "audit_chain_head", "audit_checkpoints", "fastapi_lookout_audit_version"}
+
+
+async def test_no_database_configured_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert await audit_cli.run(["verify"], env={}) == 2
+    assert capsys.readouterr().err == "error: no database: pass --database-url or set DATABASE_URL\n"

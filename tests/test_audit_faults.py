@@ -29,10 +29,12 @@ from structlog.testing import capture_logs
 
 import fastapi_lookout.audit.writer as audit
 from app.migrations import upgrade_async
+from fastapi_lookout.audit import db_errors
+from fastapi_lookout.audit.db_errors import is_row_error
 from fastapi_lookout.audit.engine import create_engine
 from fastapi_lookout.audit.schema import user_actions
 from fastapi_lookout.audit.spool import COLUMNS, Row, Spool, decode_row, encode_row
-from fastapi_lookout.audit.writer import AuditWriter, is_row_error
+from fastapi_lookout.audit.writer import AuditWriter
 from tests.support.postgres import PostgresServer
 from tests.test_audit_writer import (  # noqa: F401 - the URL fixtures and `engine` are fixtures
     Metrics,
@@ -419,8 +421,8 @@ def _asyncpg_client_error(cls: type[Exception]) -> sa.exc.DBAPIError:
         (sa.exc.DBAPIError("INSERT ...", {}, _Orig("42501")), False),  # permission denied
         (OSError("network unreachable"), False),
         (TimeoutError(), False),
-        (audit.UnhashableRow("JSONEncodeError"), True),
-        (audit.ChainHeadMissing("no head"), False),  # not migrated: the database's state
+        (db_errors.UnhashableRow("JSONEncodeError"), True),
+        (db_errors.ChainHeadMissing("no head"), False),  # not migrated: the database's state
         # Someone put a row at the head's next seq: the rows are fine, the chain is not. Never dropped.
         (sa.exc.IntegrityError("INSERT ...", {}, Exception('duplicate key value violates unique constraint '
                                                            '"ix_user_actions_seq"')), False),
@@ -434,10 +436,10 @@ def test_only_content_errors_are_blamed_on_rows(exc: BaseException, blamed_on_ro
 def test_error_descriptions_carry_no_row_contents() -> None:
     exc = _asyncpg_client_error(asyncpg.exceptions._base.DataError)
     exc.orig = exc.orig.__cause__  # type: ignore[assignment]
-    described = audit._describe(exc)
+    described = db_errors.describe_error(exc)
     assert "99999999999" not in described and "query argument $3" in described
     stmt = sa.exc.IntegrityError("INSERT INTO user_actions ...", {"user_agent": "secret-ua"}, Exception("check"))
-    assert audit._describe(stmt) == "check"
+    assert db_errors.describe_error(stmt) == "check"
 
 
 async def test_a_row_planted_at_the_next_seq_blocks_the_writer_loudly_but_loses_nothing(sqlite_url: str) -> None:

@@ -1,10 +1,13 @@
-"""The migrations build exactly the schema of ``app.db`` on SQLite and PostgreSQL.
+"""The migrations build exactly the declared schema on SQLite and PostgreSQL.
 
-The comparison is two-sided and structural (tables, columns, nullability,
-primary keys, indexes, unique and check constraints), plus Alembic's own
-autogenerate diff for types, comments and defaults. A column added to
-``app/db.py`` without a migration fails here, and a test proves the checker
-notices such a column.
+Two histories share the database: the library's audit trail
+(``fastapi_lookout.audit.migrations``, version table
+``fastapi_lookout_audit_version``) and the reference service's own
+(``app/migrations``, ``alembic_version``). The comparison is two-sided and
+structural (tables, columns, nullability, primary keys, indexes, unique and
+check constraints), plus Alembic's own autogenerate diff for types, comments
+and defaults. A column added to a schema module without a migration fails
+here, and a test proves the checker notices such a column.
 """
 
 from __future__ import annotations
@@ -30,12 +33,15 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app import db
-from app.migrations import SCRIPT_LOCATION, _config, async_url, upgrade, upgrade_async
+from app.migrations import SERVICE, async_url, upgrade, upgrade_async
 from fastapi_lookout.audit import schema as audit_schema
+from fastapi_lookout.audit.migrations import AUDIT, VERSION_TABLE
 
 REPO = Path(__file__).resolve().parent.parent
 HEAD = "0002"
+AUDIT_HEAD = "audit_0002"
 TABLES = {"authors", "user_actions", "audit_chain_head", "audit_checkpoints"}
+VERSION_TABLES = {"alembic_version", VERSION_TABLE}
 Schema = dict[str, dict[str, Any]]
 
 # The service's table and the library's audit tables, as the migrations build them together.
@@ -48,7 +54,7 @@ for _table in (*db.metadata.tables.values(), *audit_schema.metadata.tables.value
 def reflected_schema(conn: sa.Connection) -> Schema:
     insp = sa.inspect(conn)
     out: Schema = {}
-    for table in sorted(set(insp.get_table_names()) - {"alembic_version"}):
+    for table in sorted(set(insp.get_table_names()) - VERSION_TABLES):
         out[table] = {
             "columns": {c["name"]: c["nullable"] for c in insp.get_columns(table)},
             "primary_key": tuple(insp.get_pk_constraint(table)["constrained_columns"]),
@@ -85,7 +91,7 @@ def alembic_diff(conn: sa.Connection, metadata: sa.MetaData) -> list[Any]:
         opts={
             "compare_type": True,
             "compare_server_default": True,
-            "include_name": lambda name, kind, _parent: not (kind == "table" and name == "alembic_version"),
+            "include_name": lambda name, kind, _parent: not (kind == "table" and name in VERSION_TABLES),
         },
     )
     return compare_metadata(ctx, metadata)
@@ -176,17 +182,14 @@ async def test_second_upgrade_is_a_noop(database_url: str) -> None:
     ]
     assert statements, "the listener saw nothing: the no-op check would prove nothing"
     assert changes == []
-    versions = await inspect_db(
-        database_url, lambda c: c.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
-    )
-    assert versions == [HEAD]
+    assert await inspect_db(database_url, _versions_in) == (HEAD, AUDIT_HEAD)
 
 
 def test_sync_upgrade_outside_an_event_loop(sqlite_url: str) -> None:
     upgrade(sqlite_url)
     upgrade(sqlite_url)
     tables = asyncio.run(inspect_db(sqlite_url, lambda c: sa.inspect(c).get_table_names()))
-    assert set(tables) == {"alembic_version", *TABLES}
+    assert set(tables) == {*VERSION_TABLES, *TABLES}
 
 
 async def test_sync_upgrade_from_inside_a_running_loop(sqlite_url: str) -> None:
@@ -195,10 +198,18 @@ async def test_sync_upgrade_from_inside_a_running_loop(sqlite_url: str) -> None:
     assert "user_actions" in tables
 
 
-def _versions(url: str) -> list[str]:
-    return asyncio.run(
-        inspect_db(url, lambda c: c.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all())
-    )
+def _versions_in(conn: sa.Connection) -> tuple[str, ...]:
+    """(service revision, audit revision): each history's one row; more rows would be a broken history."""
+    found = []
+    for table in ("alembic_version", VERSION_TABLE):
+        rows = conn.execute(sa.text(f"SELECT version_num FROM {table}")).scalars().all()
+        assert len(rows) == 1, (table, rows)
+        found.append(rows[0])
+    return tuple(found)
+
+
+def _versions(url: str) -> tuple[str, ...]:
+    return asyncio.run(inspect_db(url, _versions_in))
 
 
 def test_concurrent_upgrades_in_one_process_are_serialised(postgres_url: str) -> None:
@@ -217,7 +228,7 @@ def test_concurrent_upgrades_in_one_process_are_serialised(postgres_url: str) ->
     for t in threads:
         t.join(60)
     assert errors == []
-    assert _versions(postgres_url) == [HEAD]
+    assert _versions(postgres_url) == (HEAD, AUDIT_HEAD)
 
 
 def test_concurrent_upgrades_from_several_processes_are_serialised(database_url: str) -> None:
@@ -235,7 +246,7 @@ def test_concurrent_upgrades_from_several_processes_are_serialised(database_url:
     ]
     failures = [err for p in procs if (err := p.communicate(timeout=120)[1]) and p.returncode != 0]
     assert failures == []
-    assert _versions(database_url) == [HEAD]
+    assert _versions(database_url) == (HEAD, AUDIT_HEAD)
 
 
 def test_sync_driver_urls_map_to_the_async_drivers() -> None:
@@ -245,19 +256,21 @@ def test_sync_driver_urls_map_to_the_async_drivers() -> None:
     assert async_url("postgresql+asyncpg://u:p%40ss@h/db").password == "p@ss"
 
 
-def test_revisions_form_one_hand_written_chain() -> None:
-    scripts = ScriptDirectory.from_config(_config())
-    assert scripts.get_heads() == [HEAD]
-    assert [r.revision for r in scripts.walk_revisions()] == [HEAD, "0001"]
-    assert Path(scripts.get_revision(HEAD).path).parent == SCRIPT_LOCATION / "versions"
+@pytest.mark.parametrize(("history", "head", "first"), [(AUDIT, AUDIT_HEAD, "audit_0001"), (SERVICE, HEAD, "0001")])
+def test_each_history_is_one_hand_written_chain(history: Any, head: str, first: str) -> None:
+    scripts = ScriptDirectory.from_config(history.config())
+    assert scripts.get_heads() == [head] == [history.head()]
+    assert [r.revision for r in scripts.walk_revisions()] == [head, first]
+    assert Path(scripts.get_revision(head).path).parent == history.script_location / "versions"
 
 
 async def test_downgrade_to_base_and_back(database_url: str) -> None:
     """The downgrade is code too: it must leave nothing behind and allow a clean re-upgrade."""
     await upgrade_async(database_url)
-    await inspect_db(database_url, lambda c: (command.downgrade(_config(c), "base"), c.commit()))
+    for history in (SERVICE, AUDIT):
+        await inspect_db(database_url, lambda c, h=history: (command.downgrade(h.config(c), "base"), c.commit()))
     tables = await inspect_db(database_url, lambda c: sa.inspect(c).get_table_names())
-    assert set(tables) <= {"alembic_version"}
+    assert set(tables) <= VERSION_TABLES
     await upgrade_async(database_url)
     assert await inspect_db(database_url, reflected_schema) == declared_schema(DECLARED)
 
@@ -270,7 +283,7 @@ async def test_rows_written_before_the_chain_are_chained_in_id_order(
     from fastapi_lookout.audit.chain import GENESIS, Hasher
     from fastapi_lookout.audit.verifier import verify_chain
 
-    await upgrade_async(database_url, "0001")
+    await AUDIT.upgrade_async(database_url, "audit_0001")
     values = ", ".join(
         f"('2025-01-0{i + 1} 10:00:00+00', 'u{i}', 'a', '/r/{i}', 'success', 200, {i}.5, "
         + ("NULL" if i % 2 else "'{\"n\": 1.0, \"k\": [\"v\"]}'") + ")"
@@ -298,8 +311,38 @@ async def test_rows_written_before_the_chain_are_chained_in_id_order(
 
 
 async def test_downgrade_to_0001_gives_back_the_0001_schema(database_url: str) -> None:
-    await upgrade_async(database_url, "0001")
+    await AUDIT.upgrade_async(database_url, "audit_0001")
     before = await inspect_db(database_url, reflected_schema)
-    await upgrade_async(database_url)
-    await inspect_db(database_url, lambda c: (command.downgrade(_config(c), "0001"), c.commit()))
+    await AUDIT.upgrade_async(database_url)
+    await inspect_db(database_url, lambda c: (command.downgrade(AUDIT.config(c), "audit_0001"), c.commit()))
     assert await inspect_db(database_url, reflected_schema) == before  # the CHECK constraint included
+
+
+# --- the audit history in a database that is not ours ------------------------------------------
+async def test_audit_history_leaves_a_services_own_alembic_version_alone(database_url: str) -> None:
+    """A user's service has its own Alembic history: the audit trail's migrations must not read or move it."""
+    await inspect_db(database_url, lambda c: (
+        c.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")),
+        c.execute(sa.text("INSERT INTO alembic_version VALUES ('their_rev_42')")),
+        c.commit()))
+    await AUDIT.upgrade_async(database_url)
+    assert await inspect_db(database_url, _versions_in) == ("their_rev_42", AUDIT_HEAD)
+    tables = set(await inspect_db(database_url, lambda c: sa.inspect(c).get_table_names()))
+    assert tables == {*VERSION_TABLES, *(TABLES - {"authors"})}
+
+
+async def test_a_database_from_before_the_split_is_adopted_not_rebuilt(database_url: str) -> None:
+    """Before the library had its own history, one ``alembic_version`` at 0002 covered every table: the audit
+    history recognises its tables, stamps itself at their revision and keeps their rows and chain."""
+    await upgrade_async(database_url)
+    await inspect_db(database_url, lambda c: (
+        c.execute(sa.text(f"DROP TABLE {VERSION_TABLE}")),
+        c.execute(sa.text("UPDATE alembic_version SET version_num = '0002'")),
+        c.commit()))
+    before = await inspect_db(database_url, reflected_schema)
+    with recorded_statements() as statements:
+        await upgrade_async(database_url)
+    ddl = [s for s in statements if s.lstrip().upper().startswith(("CREATE", "ALTER", "DROP"))]
+    assert len(ddl) == 1 and f"CREATE TABLE {VERSION_TABLE}" in ddl[0], ddl
+    assert await inspect_db(database_url, reflected_schema) == before
+    assert await inspect_db(database_url, _versions_in) == (HEAD, AUDIT_HEAD)

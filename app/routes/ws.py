@@ -26,7 +26,7 @@ from app.auth.tokens import AuthError, Principal
 from app.ratelimit import SlidingWindowLimiter
 from app.routes.authors import AuthorIn
 from fastapi_lookout import correlation, metrics
-from fastapi_lookout.audit.writer import AuditEvent, outcome_for_status
+from fastapi_lookout.audit import AuditEvent, outcome_for_status
 from fastapi_lookout.context import bind_log_fields, get_context
 
 router = APIRouter(tags=["websocket"])

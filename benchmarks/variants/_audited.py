@@ -21,9 +21,9 @@ from fastapi import FastAPI
 
 from app.migrations import upgrade
 from fastapi_lookout import instrument
+from fastapi_lookout.audit import AuditWriter
 from fastapi_lookout.audit.engine import create_engine
 from fastapi_lookout.audit.process import AuditProcessWriter
-from fastapi_lookout.audit.writer import AuditWriter
 from fastapi_lookout.logging import configure_logging
 
 

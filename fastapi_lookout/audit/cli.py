@@ -1,13 +1,15 @@
-"""The reviewer's audit CLI (``scripts/audit.py``): verify the hash chain, export rows, summarise a period, prune.
+"""The audit CLI (``fastapi-lookout-audit``): migrate, verify the hash chain, export rows, summarise, prune.
 
-    python scripts/audit.py verify [--anchor SEQ:HASH]
-    python scripts/audit.py export --since 7d --format csv --output audit.csv
-    python scripts/audit.py summary --since 2025-01-01 --until 2025-02-01
-    python scripts/audit.py prune --days 365
+    fastapi-lookout-audit migrate
+    fastapi-lookout-audit verify [--anchor SEQ:HASH]
+    fastapi-lookout-audit export --since 7d --format csv --output audit.csv
+    fastapi-lookout-audit summary --since 2025-01-01 --until 2025-02-01
+    fastapi-lookout-audit prune --days 365
 
-The database is ``--database-url``, else ``DATABASE_URL`` (the app's own
+The database is ``--database-url``, else ``DATABASE_URL`` (the service's own
 setting; sync URLs such as ``postgresql://`` are mapped to the async
-drivers); the chain key is ``AUDIT_HMAC_KEY``, as for the app. Everything
+drivers); the chain key is ``AUDIT_HMAC_KEY`` and the retention
+``AUDIT_RETENTION_DAYS``, as for the service. Everything
 streams: rows are read a page at a time (keyset pagination, short read
 transactions), so a million rows take a page of memory, not a million.
 Results go to stdout, progress (every 10,000 rows) and errors to stderr.
@@ -21,9 +23,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -35,13 +38,13 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from app.migrations import async_url
-from app.settings import Settings
+from fastapi_lookout.audit import migrations
 from fastapi_lookout.audit.chain import Hasher
+from fastapi_lookout.audit.migrations.runner import async_url
 from fastapi_lookout.audit.schema import user_actions
 from fastapi_lookout.audit.verifier import ChainBroken, prune, verify_chain
 
-__all__ = ["ExportFilters", "export_rows", "main", "parse_time", "summarise"]
+__all__ = ["ExportFilters", "Settings", "export_rows", "main", "parse_time", "summarise"]
 
 PROGRESS_EVERY: Final = 10_000
 EXPORT_PAGE: Final = 2000
@@ -217,6 +220,33 @@ def _summary_text(summary: dict[str, Any]) -> str:
 
 
 # --- commands -----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What the commands read from the environment: the same variables the service reads."""
+
+    database_url: str | None
+    hmac_key: str | None
+    retention_days: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        days = env.get("AUDIT_RETENTION_DAYS", "0").strip() or "0"
+        if not days.isdigit():
+            raise ValueError(f"AUDIT_RETENTION_DAYS must be a whole number of days, got {days!r}")
+        return cls(env.get("DATABASE_URL") or None, env.get("AUDIT_HMAC_KEY") or None, int(days))
+
+    def audit_key(self) -> str | None:
+        return self.hmac_key
+
+
+async def _migrate(args: argparse.Namespace, settings: Settings, engine: AsyncEngine) -> int:
+    before = await migrations.AUDIT.current_async(args.database_url)
+    await migrations.upgrade_async(args.database_url)
+    head = migrations.AUDIT.head()
+    print(f"audit schema at {head}" + ("" if before == head else f" (was {before or 'empty'})"))
+    return EXIT_OK
+
+
 async def _verify(args: argparse.Namespace, settings: Settings, engine: AsyncEngine) -> int:
     progress = _Progress("verify", None if args.quiet else sys.stderr)
     result = await verify_chain(engine, Hasher(settings.audit_key()), page_size=args.page_size,
@@ -251,7 +281,7 @@ async def _summary(args: argparse.Namespace, settings: Settings, engine: AsyncEn
 
 
 async def _prune(args: argparse.Namespace, settings: Settings, engine: AsyncEngine) -> int:
-    days = settings.audit_retention_days if args.days is None else args.days
+    days = settings.retention_days if args.days is None else args.days
     if days <= 0:
         print("error: retention is off (AUDIT_RETENTION_DAYS=0); pass --days N", file=sys.stderr)
         return EXIT_ERROR
@@ -267,9 +297,12 @@ async def _prune(args: argparse.Namespace, settings: Settings, engine: AsyncEngi
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="audit", description="Verify, export and summarise the audit trail.")
-    top.add_argument("--database-url", help="SQLAlchemy URL (default: DATABASE_URL, as the app)")
+    top = argparse.ArgumentParser(prog="fastapi-lookout-audit",
+                                  description="Migrate, verify, export, summarise and prune the audit trail.")
+    top.add_argument("--database-url", help="SQLAlchemy URL (default: DATABASE_URL, as the service)")
     sub = top.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("migrate", help="create or upgrade the audit tables (their own Alembic version table)")
 
     verify = sub.add_parser("verify", help="walk the hash chain; exit 1 naming the first broken row")
     verify.add_argument("--anchor", type=_anchor, help="SEQ:ROW_HASH printed by an earlier verify, kept elsewhere: "
@@ -305,13 +338,21 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-_COMMANDS = {"verify": _verify, "export": _export, "summary": _summary, "prune": _prune}
+_COMMANDS = {"migrate": _migrate, "verify": _verify, "export": _export, "summary": _summary, "prune": _prune}
 
 
-async def run(argv: Sequence[str] | None = None) -> int:
+async def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     args = parser().parse_args(argv)
-    settings = Settings()
-    engine = _engine(args.database_url or settings.database_url)
+    try:
+        settings = Settings.from_env(os.environ if env is None else env)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    args.database_url = args.database_url or settings.database_url
+    if not args.database_url:
+        print("error: no database: pass --database-url or set DATABASE_URL", file=sys.stderr)
+        return EXIT_ERROR
+    engine = _engine(args.database_url)
     try:
         return await _COMMANDS[args.command](args, settings, engine)
     except (OSError, sa.exc.SQLAlchemyError) as exc:

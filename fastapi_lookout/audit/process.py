@@ -61,7 +61,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import io
 import os
 import pickle
@@ -71,24 +70,15 @@ import sys
 from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
-from operator import attrgetter
 from pathlib import Path
 from typing import Any, Final
 
 import structlog
 
+from fastapi_lookout.audit.event import FIELD_NAMES, AuditEvent, event_from_values, event_values
+from fastapi_lookout.audit.rows import EncodedJSON, encode_request_data, normalise_row
 from fastapi_lookout.audit.spool import Spool
-from fastapi_lookout.audit.writer import (
-    CANCEL_GRACE_SECONDS,
-    AuditEvent,
-    DropWarnings,
-    EncodedJSON,
-    WriterMetrics,
-    _log_crash,
-    _row,
-    encode_request_data,
-    save_rows,
-)
+from fastapi_lookout.audit.writer import CANCEL_GRACE_SECONDS, DropWarnings, WriterMetrics, log_task_crash, save_rows
 from fastapi_lookout.metrics import AUDIT_QUEUE
 
 __all__ = ["AuditProcessWriter"]
@@ -100,9 +90,7 @@ STOP_MARGIN_SECONDS: Final = 5.0
 CONFIG, ROWS, STOP, ACK = b"C", b"R", b"S", b"A"
 _HEADER: Final = struct.Struct("!Ic")
 
-_FIELD_NAMES: Final = tuple(f.name for f in dataclasses.fields(AuditEvent))
-_event_fields: Final = attrgetter(*_FIELD_NAMES)
-_REQUEST_DATA, _REQUEST_ID = _FIELD_NAMES.index("request_data"), _FIELD_NAMES.index("request_id")
+_REQUEST_DATA, _REQUEST_ID = FIELD_NAMES.index("request_data"), FIELD_NAMES.index("request_id")
 _APP_ROOT: Final = str(Path(__file__).resolve().parents[2])
 
 log = structlog.get_logger("app.audit")
@@ -223,7 +211,7 @@ class AuditProcessWriter:
         if self._closed or len(self._buffer) + self._total - self._settled >= self._queue_max:
             self._drops.refuse("writer_stopped" if self._closed else "queue_full", self.pending)
             return False
-        values = _event_fields(event)
+        values = event_values(event)
         if values[_REQUEST_DATA] is not None:  # bytes cross over, not whatever objects a body decoded to
             try:
                 encoded = encode_request_data(values[_REQUEST_DATA], self._request_data_max_bytes)
@@ -251,7 +239,7 @@ class AuditProcessWriter:
 
     def _start_supervisor(self) -> None:
         self._supervisor = asyncio.create_task(self._supervise(), name="audit-writer-process")
-        self._supervisor.add_done_callback(_log_crash)
+        self._supervisor.add_done_callback(log_task_crash)
 
     async def stop(self) -> None:
         """Settle everything accepted: written by the child, or spooled (by the child, or here if it cannot)."""
@@ -407,7 +395,7 @@ class AuditProcessWriter:
         rows = []
         for values in leftovers:
             try:
-                rows.append(_row(AuditEvent(*values), self._request_data_max_bytes))
+                rows.append(normalise_row(event_from_values(values), self._request_data_max_bytes))
             except Exception as exc:  # as the child's enqueue would have: counted, logged, not fatal
                 self._metrics.dropped(1)
                 log.error("audit_event_invalid", request_id=values[_REQUEST_ID], error_type=type(exc).__name__)

@@ -22,8 +22,9 @@ from typing import Any
 import structlog
 
 from fastapi_lookout.audit.engine import create_engine
+from fastapi_lookout.audit.event import event_from_values
 from fastapi_lookout.audit.process import ACK, CONFIG, ROWS, STOP, frame, read_frame
-from fastapi_lookout.audit.writer import AuditEvent, AuditWriter, WriterMetrics
+from fastapi_lookout.audit.writer import AuditWriter, WriterMetrics
 from fastapi_lookout.logging import configure_logging
 from fastapi_lookout.logging import flush as flush_logs
 
@@ -90,8 +91,8 @@ class Acknowledgements(WriterMetrics):
 
 def _enqueue(writer: AuditWriter, metrics: WriterMetrics, values: tuple[Any, ...]) -> bool:
     try:
-        event = AuditEvent(*values)
-    except TypeError as exc:  # not a row of this version's fields: counted, and the child lives on
+        event = event_from_values(values)
+    except (TypeError, ValueError) as exc:  # not a row of this version's fields: counted, and the child lives on
         metrics.dropped(1)
         log.error("audit_event_invalid", error_type=type(exc).__name__, fields=len(values))
         return False

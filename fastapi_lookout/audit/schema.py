@@ -18,11 +18,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from fastapi_lookout.audit.event import OUTCOMES
+
+__all__ = ["OUTCOMES", "audit_chain_head", "audit_checkpoints", "metadata", "user_actions"]
+
 metadata = sa.MetaData()
 
 JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
-OUTCOMES = ("success", "error", "permission_denied")
 _BIGINT = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 
 user_actions = sa.Table(

@@ -92,25 +92,28 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-import re
 import time
 from collections import deque
 from collections.abc import Sequence
 from contextlib import suppress
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from operator import itemgetter, le
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
-import orjson
-import sqlalchemy as sa
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from fastapi_lookout.audit.chain import CHAIN_COLUMNS, Hasher, canonical_fields
-from fastapi_lookout.audit.schema import audit_chain_head, user_actions
+from fastapi_lookout.audit.chain import Hasher, canonical_fields
+from fastapi_lookout.audit.db_errors import (
+    UnhashableRow,
+    describe_error,
+    is_row_error,
+    is_seq_conflict,
+)
+from fastapi_lookout.audit.event import AuditEvent
+from fastapi_lookout.audit.rows import normalise_row
+from fastapi_lookout.audit.schema import audit_chain_head
 from fastapi_lookout.audit.spool import Row, Spool, SpoolFile
+from fastapi_lookout.audit.store import insert_rows, lock_head
 from fastapi_lookout.metrics import (
     AUDIT_BATCH_DURATION,
     AUDIT_CHAIN_HEAD_SEQ,
@@ -122,234 +125,18 @@ from fastapi_lookout.metrics import (
     AUDIT_WRITE_FAILURES,
     DB_QUERY_DURATION,
 )
-from fastapi_lookout.redaction import redact, redact_text
 
-__all__ = [
-    "OUTCOME_DENIED",
-    "OUTCOME_ERROR",
-    "OUTCOME_SUCCESS",
-    "AuditEvent",
-    "AuditWriter",
-    "ChainHeadMissing",
-    "DropWarnings",
-    "EncodedJSON",
-    "WriterMetrics",
-    "encode_request_data",
-    "is_row_error",
-    "outcome_for_status",
-    "save_rows",
-]
+__all__ = ["AuditWriter", "DropWarnings", "WriterMetrics", "log_task_crash", "note_head_seq", "save_rows"]
 
-OUTCOME_SUCCESS, OUTCOME_ERROR, OUTCOME_DENIED = "success", "error", "permission_denied"
-
-TEXT_MAX_CHARS: Final = 1024
-"""Cap of the unbounded TEXT columns (``user_roles``, ``error_message``)."""
 DROP_WARNING_INTERVAL_SECONDS: Final = 5.0
 RETRY_BASE_SECONDS: Final = 0.1
 CANCEL_GRACE_SECONDS: Final = 0.5
+"""How long ``stop()`` lets an insert begun before the deadline finish before cancelling it."""
 YIELD_EVERY_ROWS: Final = 100
 """The writer hands the event loop back to requests after this many rows of canonical encoding or
 hashing (~0.3 ms of CPU), instead of holding it for a whole batch's."""
-"""How long ``stop()`` lets an insert begun before the deadline finish before cancelling it."""
-
-_STRING_CAPS: Final[dict[str, int]] = {
-    c.name: c.type.length or TEXT_MAX_CHARS
-    for c in user_actions.columns
-    if isinstance(c.type, sa.String) and c.name not in CHAIN_COLUMNS
-}
-_STRING_CAP_ITEMS: Final = tuple(_STRING_CAPS.items())
-_string_values: Final = itemgetter(*_STRING_CAPS)
-_CAPS: Final = tuple(_STRING_CAPS.values())
-_NONE_AS_EMPTY: Final[dict[Any, str]] = {None: ""}
-SEQ_INDEX: Final = "ix_user_actions_seq"
-_ERROR_MESSAGE_MAX_CHARS: Final = 300
-# asyncpg's client-side encoding errors quote the offending value after "query argument $n:".
-_QUOTED_ARGUMENT = re.compile(r"(query argument \$\d+):.*")
 
 log = structlog.get_logger("app.audit")
-
-
-def outcome_for_status(status_code: int) -> str:
-    """401 and 403 are refusals, not failures: the audit dashboard colours them apart."""
-    if status_code < 400:
-        return OUTCOME_SUCCESS
-    if status_code in (401, 403):
-        return OUTCOME_DENIED
-    return OUTCOME_ERROR
-
-
-@dataclass(slots=True)
-class AuditEvent:
-    """One ``user_actions`` row minus ``id``, as the middleware knows it."""
-
-    timestamp: datetime | float  # tz-aware UTC (naive is taken as UTC), or seconds since the epoch
-    action_type: str
-    resource: str
-    outcome: str
-    response_status: int
-    duration_ms: float
-    user_id: str | None = None
-    username: str | None = None
-    user_roles: str | None = None  # comma-separated
-    ip_address: str | None = None
-    user_agent: str | None = None
-    request_id: str | None = None
-    request_data: Any = None  # redacted and capped by the writer
-    error_message: str | None = None
-
-
-# --- normalising a row on the way in ----------------------------------------
-def _without_nul(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
-    if isinstance(value, dict):
-        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_without_nul(v) for v in value]
-    return value
-
-
-class EncodedJSON(bytes):
-    """``request_data`` already through ``encode_request_data``: taken as it is (the writer process gets these)."""
-
-    __slots__ = ()
-
-    def __reduce__(self) -> tuple[type[EncodedJSON], tuple[bytes]]:
-        return EncodedJSON, (bytes(self),)
-
-
-def encode_request_data(data: Any, max_bytes: int) -> bytes | None:
-    """Redacted JSON of ``data``, or a small marker when that JSON is larger than ``max_bytes``.
-
-    Kept encoded in memory, so the memory bound is the byte cap, not the size
-    of whatever Python objects a decoded body would make.
-    """
-    if data is None:
-        return None
-    if type(data) is EncodedJSON:
-        return bytes(data)
-    redacted = redact(data)
-    try:
-        encoded = orjson.dumps(redacted, default=str, option=orjson.OPT_NON_STR_KEYS)
-    except orjson.JSONEncodeError:  # e.g. an int beyond 64 bits
-        encoded = orjson.dumps({"unserializable": type(data).__name__})
-    if b"\\u0000" in encoded:  # rare: only then pay for a second walk
-        encoded = orjson.dumps(_without_nul(orjson.loads(encoded)))
-    if len(encoded) > max_bytes:
-        return orjson.dumps({"truncated": True, "size": len(encoded)})
-    return encoded
-
-
-def _text(value: str | None, cap: int) -> str | None:
-    if value is None:
-        return None
-    value = str(value)
-    if not value.isascii():  # lone surrogates cannot be stored (nor hashed): replaced, like NUL
-        value = value.encode("utf-8", "replace").decode("utf-8")
-    if "\x00" in value:
-        value = value.replace("\x00", "\ufffd")
-    return value[:cap]
-
-
-def _utc(ts: datetime | float) -> datetime:
-    if type(ts) in (float, int):  # the middleware passes time.time(): a float pickles in 1/7 of a datetime's time
-        return datetime.fromtimestamp(ts, UTC)
-    if ts.tzinfo is UTC:
-        return ts
-    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-
-
-def _row(event: AuditEvent, request_data_max_bytes: int) -> Row:
-    row: Row = {
-        "timestamp": _utc(event.timestamp),
-        "user_id": event.user_id,
-        "username": event.username,
-        "user_roles": event.user_roles,
-        "action_type": event.action_type,
-        "resource": event.resource,
-        "outcome": event.outcome,
-        "ip_address": event.ip_address,
-        "user_agent": event.user_agent,
-        "request_id": event.request_id,
-        "request_data": None if event.request_data is None else encode_request_data(
-            event.request_data, request_data_max_bytes),
-        "response_status": int(event.response_status),
-        "error_message": None if event.error_message is None else redact_text(str(event.error_message)),
-        "duration_ms": float(event.duration_ms),
-    }
-    # Nearly every row is strings of ASCII without NUL, each within its column's length: proved for
-    # all ten at once with C-level calls (no bytecode per column); any doubt takes the per-column path.
-    values = _string_values(row)
-    try:
-        texts = tuple(map(_NONE_AS_EMPTY.get, values, values))  # None -> "", a str stays itself
-        joined = "".join(texts)  # TypeError unless every value is a str (or None)
-    except TypeError:
-        joined = None
-    if joined is None or not joined.isascii() or "\x00" in joined or not all(map(le, map(len, texts), _CAPS)):
-        for name, cap in _STRING_CAP_ITEMS:
-            if row[name] is not None:
-                row[name] = _text(row[name], cap)
-    return row
-
-
-def _insert_params(row: Row) -> Row:
-    data = row["request_data"]
-    # sa.null(): SQL NULL, not the JSON 'null' the JSON type would store for None.
-    return {**row, "request_data": sa.null() if data is None else orjson.loads(data)}
-
-
-# --- telling a bad row from a bad database ----------------------------------
-def _chain(exc: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen and len(seen) < 8:
-        seen.append(current)
-        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
-    return seen
-
-
-class ChainHeadMissing(Exception):
-    """``audit_chain_head`` has no row: the schema is not migrated (the database's state, so retried)."""
-
-
-class UnhashableRow(ValueError):
-    """A row the chain cannot encode: its content, so a row error."""
-
-
-def is_seq_conflict(exc: BaseException) -> bool:
-    """A unique violation on ``seq``: a row was put at the head's next seq behind the writer's back."""
-    for err in _chain(exc):
-        text = str(err)
-        if getattr(err, "constraint_name", None) == SEQ_INDEX or SEQ_INDEX in text or "user_actions.seq" in text:
-            return True
-    return False
-
-
-def is_row_error(exc: BaseException) -> bool:
-    """True when the rows, not the database, caused ``exc``: retrying them unchanged cannot succeed."""
-    if isinstance(exc, UnhashableRow):
-        return True
-    if is_seq_conflict(exc):
-        return False
-    if isinstance(exc, sa.exc.IntegrityError | sa.exc.DataError):
-        return True
-    if isinstance(exc, sa.exc.StatementError) and not isinstance(exc, sa.exc.DBAPIError):
-        return True  # a bind processor refused a value before anything was sent
-    for err in _chain(exc):
-        code = getattr(err, "sqlstate", None) or getattr(err, "pgcode", None)
-        if isinstance(code, str) and code[:2] in ("22", "23"):
-            return True
-        # asyncpg's client-side encoding error (not its ClientConfigurationError, also a ValueError)
-        if isinstance(err, ValueError) and type(err).__name__ == "DataError":
-            return True
-    return False
-
-
-def _describe(exc: BaseException) -> str:
-    """The driver's message without SQL, parameters or quoted values: logs must not carry row contents."""
-    orig = getattr(exc, "orig", None) or exc
-    text = str(orig).split("\n", 1)[0]
-    return redact_text(_QUOTED_ARGUMENT.sub(r"\1", text))[:_ERROR_MESSAGE_MAX_CHARS]
 
 
 class _ShutdownExpired(Exception):
@@ -471,7 +258,7 @@ class AuditWriter:
             self._drops.refuse("writer_stopped" if self._closed else "queue_full", self.pending)
             return False
         try:
-            row = _row(event, self._request_data_max_bytes)
+            row = normalise_row(event, self._request_data_max_bytes)
         except Exception as exc:  # the request must not fail because its audit row is malformed
             self._metrics.dropped(1)
             log.error("audit_event_invalid", request_id=event.request_id, error_type=type(exc).__name__)
@@ -494,7 +281,7 @@ class AuditWriter:
             except OSError as exc:  # the service still starts; the spool stays on disk for the next start
                 log.error("audit_spool_unreadable", path=str(self._spool.path), error=str(exc))
         self._task = asyncio.create_task(self._run(), name="audit-writer")
-        self._task.add_done_callback(_log_crash)
+        self._task.add_done_callback(log_task_crash)
 
     async def stop(self) -> None:
         """Write everything accepted; past the shutdown timeout, spool what the database would not take."""
@@ -564,7 +351,7 @@ class AuditWriter:
                 level(
                     "audit_chain_conflict" if is_seq_conflict(exc) else "audit_write_failed",
                     error_type=type(exc).__name__,
-                    error=_describe(exc),
+                    error=describe_error(exc),
                     rows=len(part),
                     attempt=failures,
                     pending=self.pending,
@@ -597,7 +384,7 @@ class AuditWriter:
             except (TypeError, ValueError) as exc:  # JSON or text the canonical encoding refuses
                 raise UnhashableRow(type(exc).__name__) from exc
         async with self._engine.begin() as conn:
-            seq, prev_hash = await _lock_head(conn)
+            seq, prev_hash = await lock_head(conn)
             chain: list[tuple[int, str, str]] = []
             chain_hash = self._hasher.chain_hash
             for i, fields in enumerate(encoded):
@@ -607,7 +394,7 @@ class AuditWriter:
                 row_hash = chain_hash(fields, seq, prev_hash)
                 chain.append((seq, prev_hash, row_hash))
                 prev_hash = row_hash
-            await _insert_rows(conn, rows, chain)
+            await insert_rows(conn, rows, chain)
             await conn.execute(
                 audit_chain_head.update().where(audit_chain_head.c.id == 1).values(seq=seq, row_hash=prev_hash)
             )
@@ -629,7 +416,7 @@ class AuditWriter:
             "audit_row_rejected",
             request_id=part[0].get("request_id"),
             error_type=type(exc).__name__,
-            error=_describe(exc),
+            error=describe_error(exc),
         )
 
     async def _backoff(self, failures: int) -> None:
@@ -731,53 +518,6 @@ async def save_rows(
     log.warning("audit_rows_spooled", rows=count, path=str(spool.path))
 
 
-_ROW_COLUMNS: Final = tuple(
-    c.name for c in user_actions.columns if c.name not in ("id", "request_data", *CHAIN_COLUMNS)
-)
-_row_columns_of: Final = itemgetter(*_ROW_COLUMNS)
-_COPY_COLUMNS: Final = (*_ROW_COLUMNS, "request_data", *CHAIN_COLUMNS)
-COPY_ROWS: Final = 250
-"""Rows per COPY inside a batch's transaction: asyncpg encodes a COPY's records without yielding, so a
-batch is sent as a few COPYs (one round trip each) with the loop handed back in between."""
-
-
-async def _insert_rows(conn: AsyncConnection, rows: list[Row], chain: list[tuple[int, str, str]]) -> None:
-    """PostgreSQL: binary COPY on the transaction's own connection (about twice the rows/s of a
-    multi-row INSERT, and ``request_data`` goes in as the JSON text already encoded, not decoded
-    and re-encoded). Elsewhere: one multi-row INSERT. ``chain`` is each row's (seq, prev_hash, row_hash)."""
-    if conn.dialect.name != "postgresql" or conn.dialect.driver != "asyncpg":
-        params = [
-            _insert_params(row) | {"seq": seq, "prev_hash": prev, "row_hash": digest}
-            for row, (seq, prev, digest) in zip(rows, chain, strict=True)
-        ]
-        await conn.execute(user_actions.insert(), params)
-        return
-    raw = (await conn.get_raw_connection()).driver_connection
-    for chunk in range(0, len(rows), COPY_ROWS):  # asyncpg encodes a COPY's records in one go: a few, not one
-        if chunk:
-            await asyncio.sleep(0)
-        records = [
-            (*_row_columns_of(row), None if row["request_data"] is None else row["request_data"].decode(), *link)
-            for row, link in zip(rows[chunk:chunk + COPY_ROWS], chain[chunk:chunk + COPY_ROWS], strict=True)
-        ]
-        await raw.copy_records_to_table("user_actions", columns=_COPY_COLUMNS, records=records)
-
-
-async def _lock_head(conn: AsyncConnection) -> tuple[int, str]:
-    """The chain head, locked until this transaction ends: other writers queue here."""
-    head = audit_chain_head
-    if conn.dialect.name == "sqlite":
-        # A write first: SQLite's write lock now, not at the INSERT (no read-then-upgrade deadlock).
-        await conn.execute(head.update().where(head.c.id == 1).values(seq=head.c.seq))
-        query = sa.select(head.c.seq, head.c.row_hash).where(head.c.id == 1)
-    else:
-        query = sa.select(head.c.seq, head.c.row_hash).where(head.c.id == 1).with_for_update()
-    found = (await conn.execute(query)).first()
-    if found is None:
-        raise ChainHeadMissing("audit_chain_head has no row: run the migrations")
-    return int(found.seq), str(found.row_hash)
-
-
 _head_seen = 0
 
 
@@ -789,7 +529,7 @@ def note_head_seq(seq: int) -> None:
         AUDIT_CHAIN_HEAD_SEQ.set(seq)
 
 
-def _log_crash(task: asyncio.Task[None]) -> None:
+def log_task_crash(task: asyncio.Task[None]) -> None:
     """The task is not meant to die before stop(); if it does, say so (stop() still spools the rows)."""
     if not task.cancelled() and task.exception() is not None:
         exc = task.exception()

@@ -1,14 +1,14 @@
 """Tamper-evident audit trail: hash chain columns, chain head, retention checkpoints; append-only on PostgreSQL.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: audit_0002
+Revises: audit_0001
 Create Date: 2025-02-01
 
 Rows written before this revision are chained here, in ``id`` order, with the
-key in ``AUDIT_HMAC_KEY`` at migration time (the app runs migrations at start
-with its own environment). The canonical encoding is imported from
-``fastapi_lookout/audit/chain.py``: it is versioned (``ua1``), and a new encoding would be
-a new version there, never an edit of this one.
+key in ``AUDIT_HMAC_KEY`` at migration time (the service runs migrations at
+start with its own environment). The canonical encoding is imported from
+``fastapi_lookout/audit/chain.py``: it is versioned (``ua1``), and a new
+encoding would be a new version there, never an edit of this one.
 
 PostgreSQL only (SQLite has no roles; it gets the same chain and tables):
 
@@ -37,8 +37,8 @@ from sqlalchemy.dialects import postgresql
 
 from fastapi_lookout.audit.chain import FIELDS, GENESIS, Hasher
 
-revision = "0002"
-down_revision = "0001"
+revision = "audit_0002"
+down_revision = "audit_0001"
 branch_labels = None
 depends_on = None
 
