@@ -54,7 +54,8 @@ AUTH_STATUSES: Final = (
     "jwks_unavailable",
     "forbidden",
 )
-DB_OPERATIONS: Final = ("select", "insert", "delete", "audit_insert")
+DB_OPERATIONS: Final = ("select", "insert", "update", "delete", "other", "audit_insert")
+"""`operation` of db_query_duration_seconds: a statement's first keyword (db_timing.py), or audit batches."""
 
 # Latency buckets include the SLO thresholds the rules and dashboards use (0.25 s, 1 s).
 LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
