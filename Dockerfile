@@ -11,17 +11,19 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     AUDIT_SPOOL_PATH=/app/var/audit-spool.jsonl \
     DEV_ISSUER_KEY_PATH=/app/var/dev-issuer-key.pem
 
-COPY pyproject.toml /src/
+# The library with what the reference service runs on (the `reference` extra); the service itself
+# is not installed: it runs from /app, as a user's own service would beside the library.
+COPY pyproject.toml README.md /src/
 COPY fastapi_lookout /src/fastapi_lookout
-COPY app /src/app
 COPY dashboards /src/dashboards
-RUN pip install /src && rm -rf /src
+RUN pip install '/src[reference]' && rm -rf /src
 
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home --shell /usr/sbin/nologin app \
     && mkdir -p /app/var \
     && chown -R app:app /app
 WORKDIR /app
+COPY --chown=root:root app /app/app
 USER 10001:10001
 
 EXPOSE 8000

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from grafanalib import core
 
-from dashboards import house as h
-from dashboards import uids
-from dashboards.catalogs.app import series_name
-from dashboards.config import Config
-from dashboards.queries import label_values
-from dashboards.queries import logs as q
 from fastapi_lookout.metrics import HTTP_METHODS, HTTP_REQUESTS, OTHER_METHOD
+
+from . import house as h
+from . import uids
+from .catalogs.app import series_name
+from .config import Config
+from .queries import label_values
+from .queries import logs as q
 
 UID = uids.LOGS
 MATCH_ALL = ".*"

@@ -14,21 +14,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dashboards.config import ConfigError, load_config
-from dashboards.registry import REGISTRY, Registry
-from dashboards.validate.logql import LogQLToolError
+from .config import ConfigError, load_config
+from .registry import REGISTRY, Registry
+from .validate.logql import LogQLToolError
 
-ROOT = Path(__file__).resolve().parents[1]
 GENERATORS: tuple[str, ...] = (
-    "dashboards.grafana",
-    "dashboards.loki",
-    "dashboards.alloy.artifacts",
-    "dashboards.keycloak_realm",
-    "dashboards.postgres_init",
-    "dashboards.compose",
-    "dashboards.prometheus.artifacts",
+    ".grafana",
+    ".loki",
+    ".alloy.artifacts",
+    ".keycloak_realm",
+    ".postgres_init",
+    ".compose",
+    ".prometheus.artifacts",
 )
-"""Modules that register artifacts; add a generator here, the CLI stays as it is."""
+"""Modules that register artifacts (relative to this package); add a generator here, the CLI stays as it is."""
 
 
 class ValidationFailed(Exception):
@@ -47,7 +46,7 @@ class Outcome:
 
 def load_generators(modules: Sequence[str] = GENERATORS) -> Registry:
     for name in modules:
-        importlib.import_module(name)
+        importlib.import_module(name, __package__)
     return REGISTRY
 
 
@@ -87,9 +86,13 @@ def check(files: dict[str, bytes], out: Path) -> Outcome:
     return Outcome([], unchanged, stale, missing)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Generate and validate dashboards and provisioning.")
-    parser.add_argument("--out", type=Path, default=ROOT, help="output root (default: the repository)")
+def main(argv: Sequence[str] | None = None, *, default_out: Path | None = None) -> int:
+    """``fastapi-lookout-stack`` writes under the working directory by default; the repository's
+    ``scripts/build_dashboards.py`` passes the checkout's root."""
+    parser = argparse.ArgumentParser(prog="fastapi-lookout-stack",
+                                     description="Generate and validate dashboards, rules and the stack's configs.")
+    parser.add_argument("--out", type=Path, default=default_out or Path.cwd(),
+                        help="output root (default: %(default)s)")
     parser.add_argument("--config", type=Path, help="YAML file overriding dashboards.config.Config defaults")
     parser.add_argument("--check", action="store_true", help="only compare: exit 1 naming stale or missing files")
     args = parser.parse_args(argv)

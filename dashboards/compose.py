@@ -14,12 +14,12 @@ import re
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from dashboards import keycloak_realm, loki, postgres_init, provisioning
-from dashboards.alloy import artifacts as alloy_artifacts
-from dashboards.alloy.pipeline import HTTP_LISTEN_ADDR
-from dashboards.config import Config
-from dashboards.registry import REGISTRY
-from dashboards.serialise import yaml_bytes
+from . import keycloak_realm, loki, postgres_init, provisioning
+from .alloy import artifacts as alloy_artifacts
+from .alloy.pipeline import HTTP_LISTEN_ADDR
+from .config import Config
+from .registry import REGISTRY
+from .serialise import yaml_bytes
 
 PATH: Final = "docker-compose.yml"
 ENV_EXAMPLE_PATH: Final = ".env.example"

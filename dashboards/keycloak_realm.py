@@ -13,9 +13,10 @@ from typing import Any, Final
 
 from app.routes.ws import PACKAGES
 from app.trafficgen import DEMO_USERS, REALM_ROLES
-from dashboards.config import Config
-from dashboards.registry import REGISTRY
-from dashboards.serialise import json_bytes
+
+from .config import Config
+from .registry import REGISTRY
+from .serialise import json_bytes
 
 PATH: Final = "keycloak/realm-demo.json"
 INTERNAL_URL: Final = "http://keycloak:8080"

@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from dashboards.alloy.pipeline import STREAM_LABELS
-from dashboards.config import Config
-from dashboards.registry import REGISTRY
-from dashboards.serialise import yaml_bytes
+from .alloy.pipeline import STREAM_LABELS
+from .config import Config
+from .registry import REGISTRY
+from .serialise import yaml_bytes
 
 FILESYSTEM_PATH: Final = "loki/loki.yml"
 S3_PATH: Final = "loki/loki-s3.yml"

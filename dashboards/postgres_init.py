@@ -23,9 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from dashboards.config import Config
-from dashboards.registry import REGISTRY
 from fastapi_lookout.audit.verifier import RETENTION_ROLE
+
+from .config import Config
+from .registry import REGISTRY
 
 INIT_DIR: Final = "postgres/init"
 CONTAINER_DIR: Final = "/docker-entrypoint-initdb.d"

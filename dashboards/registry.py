@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from dashboards.config import Config
+from .config import Config
 
 Render = Callable[[Config], bytes]
 Validator = Callable[[Config], list[str]]

@@ -10,5 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dashboards.build import main
 
+ROOT = Path(__file__).resolve().parents[1]
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(default_out=ROOT))

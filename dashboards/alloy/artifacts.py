@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dashboards.alloy import check, parse, pipeline, syntax
-from dashboards.catalogs.logs import LOG_FIELDS
-from dashboards.config import Config
-from dashboards.registry import REGISTRY
+from ..catalogs.logs import LOG_FIELDS
+from ..config import Config
+from ..registry import REGISTRY
+from . import check, parse, pipeline, syntax
 
 PATH = "alloy/config.alloy"
 

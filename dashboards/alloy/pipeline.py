@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from dashboards.alloy.syntax import Document, Ref, block
-from dashboards.config import Config
+from ..config import Config
+from .syntax import Document, Ref, block
 
 STREAM_LABELS: Final = frozenset({"service", "level", "environment", "container"})
 """Labels on every stream Alloy writes; LogQL stream selectors may use nothing else."""

@@ -11,8 +11,9 @@ from collections.abc import Iterable, Mapping
 
 from prometheus_client.metrics import MetricWrapperBase
 
-from dashboards.catalogs import MetricCatalog, Series
 from fastapi_lookout import metrics
+
+from . import MetricCatalog, Series
 
 
 def build(specs: Iterable[metrics.MetricSpec], exposed: Mapping[str, tuple[str, ...]]) -> MetricCatalog:

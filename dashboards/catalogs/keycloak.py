@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from dashboards.catalogs import MetricCatalog, Series, expand
+from . import MetricCatalog, Series, expand
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from dashboards.alloy.pipeline import STREAM_LABELS
 from fastapi_lookout.logging import LOG_FIELDS as APP_LOG_FIELDS
+
+from ..alloy.pipeline import STREAM_LABELS
 
 ALLOY_STREAM_LABELS: Final = STREAM_LABELS
 """Labels the Alloy pipeline (dashboards/alloy/pipeline.py) sets on every stream (low cardinality), checked

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from dashboards.config import Config
-from dashboards.prometheus.rules import SEVERITIES
+from ..config import Config
+from .rules import SEVERITIES
 
 PAGER: Final = "pager"
 TICKET: Final = "ticket"

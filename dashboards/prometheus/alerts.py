@@ -9,14 +9,15 @@ of traffic, a blip shorter than ``for``, a counter reset after a restart).
 
 from __future__ import annotations
 
-from dashboards.catalogs import keycloak as kc
-from dashboards.catalogs.app import series_name
-from dashboards.config import Config
-from dashboards.prometheus import recording
-from dashboards.prometheus.rules import SEVERITIES, Alert, Case, Fired, Group, RuleFile, series
-from dashboards.prometheus.scrape import scrape_jobs
-from dashboards.prometheus.slo import number, percent
 from fastapi_lookout import metrics
+
+from ..catalogs import keycloak as kc
+from ..catalogs.app import series_name
+from ..config import Config
+from . import recording
+from .rules import SEVERITIES, Alert, Case, Fired, Group, RuleFile, series
+from .scrape import scrape_jobs
+from .slo import number, percent
 
 
 def _app(cfg: Config) -> dict[str, str]:

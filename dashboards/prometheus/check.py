@@ -19,11 +19,14 @@ from typing import Final
 
 import promql_parser as pp
 
-from dashboards.catalogs import MetricCatalog, Series
-from dashboards.catalogs import app as app_catalog
-from dashboards.catalogs import keycloak as keycloak_catalog
-from dashboards.config import Config
-from dashboards.prometheus.rules import (
+from fastapi_lookout import metrics
+
+from ..catalogs import MetricCatalog, Series
+from ..catalogs import app as app_catalog
+from ..catalogs import keycloak as keycloak_catalog
+from ..config import Config
+from ..validate import promql
+from .rules import (
     SEVERITIES,
     Alert,
     RuleFile,
@@ -31,9 +34,7 @@ from dashboards.prometheus.rules import (
     rule_for,
     template_problems,
 )
-from dashboards.prometheus.scrape import scrape_jobs
-from dashboards.validate import promql
-from fastapi_lookout import metrics
+from .scrape import scrape_jobs
 
 RECORDING_NAME: Final = re.compile(r"^[a-z_]+:[a-z0-9_]+:[a-z0-9_]+$")
 PROMETHEUS_SERIES: Final = MetricCatalog(

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from prometheus_client.utils import floatToGoString
 
-from dashboards.catalogs.app import series_name
-from dashboards.config import Config
-from dashboards.prometheus.rules import ExprCase, Group, Recording, RuleFile, series
 from fastapi_lookout import metrics
+
+from ..catalogs.app import series_name
+from ..config import Config
+from .rules import ExprCase, Group, Recording, RuleFile, series
 
 WINDOW = "5m"
 

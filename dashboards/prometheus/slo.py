@@ -21,9 +21,11 @@ from typing import Final
 
 from prometheus_client.utils import floatToGoString
 
-from dashboards.catalogs.app import series_name
-from dashboards.config import Config
-from dashboards.prometheus.rules import (
+from fastapi_lookout import metrics
+
+from ..catalogs.app import series_name
+from ..config import Config
+from .rules import (
     Alert,
     Case,
     Fired,
@@ -34,7 +36,6 @@ from dashboards.prometheus.rules import (
     format_duration,
     series,
 )
-from fastapi_lookout import metrics
 
 
 @dataclass(frozen=True, slots=True)

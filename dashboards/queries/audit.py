@@ -14,11 +14,12 @@ the username/action/outcome variables do not apply to the chain as a whole.
 
 from __future__ import annotations
 
-from dashboards.catalogs.app import series_name as s
-from dashboards.config import Config
-from dashboards.queries import RATE
 from fastapi_lookout import metrics as m
 from fastapi_lookout.audit.schema import OUTCOMES, user_actions
+
+from ..catalogs.app import series_name as s
+from ..config import Config
+from . import RATE
 
 SUCCESS, ERROR, PERMISSION_DENIED = OUTCOMES  # fails loudly if the outcome set changes
 ANONYMOUS = "(anonymous)"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dashboards.catalogs import logs as contract
-from dashboards.catalogs.app import series_name as s
-from dashboards.config import Config
-from dashboards.queries import RATE, audit, label_values, or_zero, prom_selector, quantile
-from dashboards.queries.logs import app_stream
 from fastapi_lookout import metrics as m
+
+from ..catalogs import logs as contract
+from ..catalogs.app import series_name as s
+from ..config import Config
+from . import RATE, audit, label_values, or_zero, prom_selector, quantile
+from .logs import app_stream
 
 QUANTILES = (0.5, 0.95, 0.99)
 ENDPOINT = 'endpoint=~"$endpoint"'

@@ -6,10 +6,10 @@ namespace/pod/container). Lazy families are wrapped in ``or on() vector(0)``.
 
 from __future__ import annotations
 
-from dashboards.catalogs.keycloak import family as f
-from dashboards.catalogs.keycloak import series
-from dashboards.config import Config
-from dashboards.queries import RATE, label_values, or_zero, prom_selector, quantile
+from ..catalogs.keycloak import family as f
+from ..catalogs.keycloak import series
+from ..config import Config
+from . import RATE, label_values, or_zero, prom_selector, quantile
 
 USER_EVENTS = f("keycloak_user_events_total")
 HTTP = "http_server_requests_seconds"

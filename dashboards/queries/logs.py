@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dashboards.catalogs import logs as contract
-from dashboards.config import Config
+from ..catalogs import logs as contract
+from ..config import Config
 
 AUTO = "$__auto"
 RANGE = "$__range"

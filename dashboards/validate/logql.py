@@ -1,4 +1,4 @@
-"""LogQL checks: Loki's own grammar (node, ``tools/logql``) for syntax, Python for the contract.
+"""LogQL checks: Loki's own grammar (node, ``logql_check.mjs``) for syntax, Python for the contract.
 
 The node script parses the whole batch in one process and reports, per query,
 the stream-selector labels, the label-filter names (and whether a parser such
@@ -10,18 +10,37 @@ and the fields the app logs.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dashboards.catalogs.logs import ALLOY_STREAM_LABELS, LOKI_SPECIAL_LABELS
-from dashboards.validate.variables import substitute
+from ..catalogs.logs import ALLOY_STREAM_LABELS, LOKI_SPECIAL_LABELS
+from .variables import substitute
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "tools" / "logql" / "check.mjs"
-GRAMMAR = ROOT / "node_modules" / "@grafana" / "lezer-logql"
+SCRIPT = Path(__file__).resolve().with_name("logql_check.mjs")
+GRAMMAR_PACKAGE = "@grafana/lezer-logql"
+NODE_MODULES_ENV = "FASTAPI_LOOKOUT_NODE_MODULES"
+INSTALL_HINT = ("npm install @grafana/lezer-logql@0.3.0 @lezer/lr@1.4.10 (or `npm ci` in a checkout), or set "
+                f"{NODE_MODULES_ENV} to a node_modules directory holding them")
+
+
+def grammar_dir() -> Path | None:
+    """Where the grammar is installed: ``$FASTAPI_LOOKOUT_NODE_MODULES``, else the nearest ``node_modules``
+    from the working directory up, else the checkout this package runs from."""
+    candidates: list[Path] = []
+    if os.environ.get(NODE_MODULES_ENV):
+        candidates.append(Path(os.environ[NODE_MODULES_ENV]))
+    cwd = Path.cwd().resolve()
+    candidates += [d / "node_modules" for d in (cwd, *cwd.parents)]
+    candidates += [d / "node_modules" for d in Path(__file__).resolve().parents]
+    for node_modules in candidates:
+        grammar = node_modules / GRAMMAR_PACKAGE
+        if (grammar / "index.es.js").is_file():
+            return grammar
+    return None
 
 
 class LogQLToolError(RuntimeError):
@@ -43,7 +62,7 @@ class Parsed:
 
 
 def available() -> bool:
-    return shutil.which("node") is not None and GRAMMAR.is_dir()
+    return shutil.which("node") is not None and grammar_dir() is not None
 
 
 def parse_batch(queries: Sequence[str], *, node: str | None = None) -> list[Parsed]:
@@ -53,11 +72,12 @@ def parse_batch(queries: Sequence[str], *, node: str | None = None) -> list[Pars
     node = node or shutil.which("node")
     if node is None:
         raise LogQLToolError("node is not installed (needed for the LogQL grammar check)")
-    if not GRAMMAR.is_dir():
-        raise LogQLToolError(f"{GRAMMAR.relative_to(ROOT)} missing: run `npm ci` in {ROOT}")
+    grammar = grammar_dir()
+    if grammar is None:
+        raise LogQLToolError(f"Loki's LogQL grammar ({GRAMMAR_PACKAGE}) is not installed: {INSTALL_HINT}")
     proc = subprocess.run(
-        [node, str(SCRIPT)], input=json.dumps([substitute(q) for q in queries]), capture_output=True,
-        text=True, cwd=ROOT, timeout=60, check=False,
+        [node, str(SCRIPT), str(grammar)], input=json.dumps([substitute(q) for q in queries]), capture_output=True,
+        text=True, timeout=60, check=False,
     )
     if proc.returncode != 0:
         raise LogQLToolError(f"LogQL checker failed ({proc.returncode}): {proc.stderr.strip()}")

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dashboards.catalogs import MetricCatalog
-from dashboards.catalogs.logs import ALLOY_STREAM_LABELS
-from dashboards.config import DsType
-from dashboards.house import Kind
-from dashboards.validate import logql, promql, sql
-from dashboards.validate.variables import LOKI_LABEL_VALUES, references
+from ..catalogs import MetricCatalog
+from ..catalogs.logs import ALLOY_STREAM_LABELS
+from ..config import DsType
+from ..house import Kind
+from . import logql, promql, sql
+from .variables import LOKI_LABEL_VALUES, references
 
 ALLOWED_KINDS = frozenset(str(k) for k in Kind) | {"row"}
 

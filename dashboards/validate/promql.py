@@ -15,8 +15,8 @@ from collections.abc import Iterator
 
 import promql_parser as pp
 
-from dashboards.catalogs import MetricCatalog
-from dashboards.validate.variables import PROM_LABEL_VALUES, substitute
+from ..catalogs import MetricCatalog
+from .variables import PROM_LABEL_VALUES, substitute
 
 ALWAYS_ALLOWED = frozenset({"job", "instance", "__name__"})
 COUNTER_FUNCTIONS = frozenset({"rate", "increase", "irate"})

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from dashboards.validate.variables import VARIABLE, references
+from .variables import VARIABLE, references
 
 MACRO = re.compile(r"\$__(\w+)\(([^)]*)\)")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)$")

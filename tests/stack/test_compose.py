@@ -202,7 +202,7 @@ def test_dockerfile_is_pinned_slim_non_root_runtime_only_with_a_python_healthche
     assert re.fullmatch(r"python:3\.11\.\d+-slim(-bookworm)?", base)
     (user,) = re.findall(r"^USER (\S+)", text, re.M)
     assert user.split(":")[0] not in ("root", "0")
-    assert "pip install /src" in text and "[test]" not in text
+    assert "pip install '/src[reference]'" in text and "[test]" not in text
     assert re.search(r'^CMD \["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000"\]', text, re.M)
     healthcheck = re.search(r"^HEALTHCHECK .*\n.*", text, re.M)
     assert healthcheck and "/health" in healthcheck.group() and "python" in healthcheck.group()
@@ -231,6 +231,7 @@ def test_multiproc_dir_is_emptied_by_the_entrypoint(tmp_path):
 def test_dockerignore_sends_only_what_pip_install_needs():
     lines = [line for line in (ROOT / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
     assert lines[0] == "*"
-    assert {"!pyproject.toml", "!app/", "!dashboards/"} <= set(lines)
-    copied = set(re.findall(r"^COPY (\S+)", (ROOT / "Dockerfile").read_text(), re.M))
-    assert copied == {"pyproject.toml", "app", "dashboards"}
+    assert {"!pyproject.toml", "!README.md", "!fastapi_lookout/", "!app/", "!dashboards/"} <= set(lines)
+    copied = {src for line in re.findall(r"^COPY (?:--\S+ )*(.+) \S+$", (ROOT / "Dockerfile").read_text(), re.M)
+              for src in line.split()}
+    assert copied == {"pyproject.toml", "README.md", "fastapi_lookout", "app", "dashboards"}

@@ -1,12 +1,17 @@
 // Parses LogQL with Loki's own lezer grammar (@grafana/lezer-logql, pinned in package.json).
 //
+// argv[2]: the directory of the installed @grafana/lezer-logql package (its own imports, such as
+//          @lezer/lr, resolve from there), so this script can ship inside the Python package.
 // stdin:  a JSON array of query strings (Grafana variables already replaced).
 // stdout: a JSON array, one object per query:
 //   { ok, error: {message, position} | null, streamLabels: [...],
 //     labelFilters: [{name, afterParser}], grouping: [...], lineFormatFields: [...],
 //     unwrap: [...], parsers: [...] }
 // One process checks the whole batch, so the build pays node's start-up once.
-import { parser } from "@grafana/lezer-logql";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+
+const { parser } = await import(pathToFileURL(join(process.argv[2], "index.es.js")).href);
 
 const PARSERS = new Set(["Json", "Logfmt", "Regexp", "Pattern", "Unpack"]);
 const TEMPLATE_FIELD = /\{\{(.*?)\}\}/gs;
