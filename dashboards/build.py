@@ -19,13 +19,13 @@ from .registry import REGISTRY, Registry
 from .validate.logql import LogQLToolError
 
 GENERATORS: tuple[str, ...] = (
-    ".grafana",
-    ".loki",
-    ".alloy.artifacts",
-    ".keycloak_realm",
-    ".postgres_init",
-    ".compose",
-    ".prometheus.artifacts",
+    ".grafana.artifacts",
+    ".stack.loki_config",
+    ".stack.alloy.artifacts",
+    ".stack.keycloak_realm",
+    ".stack.postgres_init",
+    ".stack.compose",
+    ".stack.prometheus.artifacts",
 )
 """Modules that register artifacts (relative to this package); add a generator here, the CLI stays as it is."""
 

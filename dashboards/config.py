@@ -130,7 +130,7 @@ class Stack:
 
 @dataclass(frozen=True, slots=True)
 class Prometheus:
-    """prometheus/prometheus.yml and its remote_write variant (dashboards/prometheus/scrape.py)."""
+    """prometheus/prometheus.yml and its remote_write variant (dashboards/stack/prometheus/scrape.py)."""
 
     scrape_interval: str = "15s"
     evaluation_interval: str = "15s"
@@ -159,7 +159,7 @@ class Prometheus:
 
 @dataclass(frozen=True, slots=True)
 class Alerting:
-    """Alert thresholds, SLO alerting and Alertmanager routing (dashboards/prometheus/)."""
+    """Alert thresholds, SLO alerting and Alertmanager routing (dashboards/stack/prometheus/)."""
 
     runbook_base_url: str = "https://github.com/example-org/fastapi-observability-bundle/blob/main/prometheus/runbooks.md"
     """Every alert's `runbook_url` is this plus `#<alertname in lower case>`."""

@@ -29,7 +29,20 @@ def json_bytes(data: Any) -> bytes:
     return (json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
 
 
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings (long PromQL, SQL) as literal blocks, so they read as written."""
+
+
+def _str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", str(data), style="|" if "\n" in data else None)
+
+
+_Dumper.add_representer(str, _str)
+_Dumper.add_multi_representer(str, _str)  # str subclasses (the config's derived selectors)
+
+
 def yaml_bytes(data: Any, header: str = "") -> bytes:
-    body = yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000)
+    """YAML in insertion order under a ``#`` comment header (one comment line per header line)."""
+    body = yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=1000)
     prefix = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
     return (prefix + body).encode()

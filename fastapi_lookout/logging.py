@@ -50,6 +50,7 @@ EVENT_FIELDS: Final = frozenset(
 LOG_FIELDS: Final = BASE_FIELDS | CONTEXT_FIELDS | ACCESS_FIELDS | EVENT_FIELDS
 
 ACCESS_LOGGER: Final = "app.access"
+ACCESS_MESSAGE: Final = "http request"
 LEVELS: Final = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 
 
@@ -420,7 +421,7 @@ def access_log(fields: dict[str, Any], level: str = "info") -> None:
 def _access_constants() -> dict[str, Any]:
     return {
         "logger": ACCESS_LOGGER,
-        "message": "http request",
+        "message": ACCESS_MESSAGE,
         **_state.static,
         "module": "logging",
         "function": "access_log",

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Final
 
+from fastapi_lookout.logging import ACCESS_LOGGER, ACCESS_MESSAGE
 from fastapi_lookout.logging import LOG_FIELDS as APP_LOG_FIELDS
 
-from ..alloy.pipeline import STREAM_LABELS
-
-ALLOY_STREAM_LABELS: Final = STREAM_LABELS
-"""Labels the Alloy pipeline (dashboards/alloy/pipeline.py) sets on every stream (low cardinality), checked
-against the rendered alloy/config.alloy at build time. Everything else is a ``| json`` field."""
+STREAM_LABELS: Final = frozenset({"service", "level", "environment", "container"})
+"""Labels the Alloy pipeline (stack/alloy/pipeline.py) sets on every stream (low cardinality), checked
+against the rendered alloy/config.alloy at build time; LogQL stream selectors may use nothing else.
+Everything else is a ``| json`` field."""
+STRUCTURED_METADATA: Final = ("request_id", "user_id")
+"""Per-request fields Alloy attaches to each line without creating streams (needs Loki schema v13)."""
 
 LOKI_SPECIAL_LABELS: Final = frozenset({"__error__", "__error_details__", "__line__"})
 
@@ -18,8 +20,7 @@ LOG_FIELDS: Final[frozenset[str]] = frozenset(APP_LOG_FIELDS)
 """Fields the app's JSON log lines carry (its contract); ``| json`` filters may use only these."""
 
 # Logger names and messages of the log-line contract (the brief the app implements).
-ACCESS_LOGGER: Final = "app.access"
-ACCESS_MESSAGE: Final = "http request"
+__all__ = ["ACCESS_LOGGER", "ACCESS_MESSAGE"]  # re-exported from the library: spelled once, there
 WS_LOGGER: Final = "app.ws"
 RATELIMIT_LOGGER: Final = "app.ratelimit"
 RATELIMIT_MESSAGE: Final = "rate limit exceeded"

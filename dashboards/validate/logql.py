@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..catalogs.logs import ALLOY_STREAM_LABELS, LOKI_SPECIAL_LABELS
+from ..catalogs.logs import LOKI_SPECIAL_LABELS, STREAM_LABELS
 from .variables import substitute
 
 SCRIPT = Path(__file__).resolve().with_name("logql_check.mjs")
@@ -98,7 +98,7 @@ def parse_batch(queries: Sequence[str], *, node: str | None = None) -> list[Pars
 
 
 def check(
-    parsed: Parsed, known_fields: Iterable[str], stream_labels: Iterable[str] = ALLOY_STREAM_LABELS
+    parsed: Parsed, known_fields: Iterable[str], stream_labels: Iterable[str] = STREAM_LABELS
 ) -> list[str]:
     """Problems with one parsed query: syntax, stream labels outside Alloy's set, unknown fields."""
     if not parsed.ok:

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..catalogs import MetricCatalog
-from ..catalogs.logs import ALLOY_STREAM_LABELS
+from ..catalogs.logs import STREAM_LABELS
 from ..config import DsType
-from ..house import Kind
+from ..grafana.house import Kind
 from . import logql, promql, sql
 from .variables import LOKI_LABEL_VALUES, references
 
@@ -61,7 +61,7 @@ class Context:
     log_fields: frozenset[str]
     datasource_uids: Mapping[str, str]
     """uid -> datasource type, as provisioned."""
-    stream_labels: frozenset[str] = ALLOY_STREAM_LABELS
+    stream_labels: frozenset[str] = STREAM_LABELS
     logql_parser: Callable[[Sequence[str]], list[logql.Parsed]] | None = field(default=logql.parse_batch)
     """``None`` skips the LogQL grammar (no node); the build always runs it."""
 

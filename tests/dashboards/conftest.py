@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from dashboards import grafana
 from dashboards.config import Config
+from dashboards.grafana import artifacts as grafana
 from dashboards.validate import logql
 from dashboards.validate.panels import Context
 from tests.support.binaries import require

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from dashboards import build, grafana
+from dashboards import build
 from dashboards.config import Config, DsType
+from dashboards.grafana import artifacts as grafana
 from dashboards.registry import Registry
 from tests.support.binaries import require
 

@@ -47,7 +47,7 @@ def test_bad_yaml_is_an_error_naming_the_key(tmp_path: Path, text: str, message:
 
 
 def test_a_yaml_override_reaches_every_panel(tmp_path: Path):
-    from dashboards import grafana
+    from dashboards.grafana import artifacts as grafana
 
     path = tmp_path / "c.yml"
     path.write_text("datasources:\n  prometheus: prom-b\n")

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from dashboards import house as h
 from dashboards.config import Config
+from dashboards.grafana import house as h
 from dashboards.serialise import dashboard_dict
 
 

@@ -12,9 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from dashboards import live_check, uids
 from dashboards.config import DsType
-from dashboards.live_check import ERROR, NO_DATA, OK, DirectRunner, Window, check_dashboard
+from dashboards.grafana import uids
+from dashboards.validate import live as live_check
+from dashboards.validate.live import ERROR, NO_DATA, OK, DirectRunner, Window, check_dashboard
 from fastapi_lookout import metrics
 from tests.dashboards.conftest import READER, insert_rows
 from tests.support import prometheus as prom
@@ -119,8 +120,8 @@ def test_an_unreachable_datasource_is_an_error(built):
 
 
 def test_cli_prints_a_table_of_problem_panels_and_fails(prometheus, tmp_path, capsys):
-    from dashboards import grafana
     from dashboards.config import Config
+    from dashboards.grafana import artifacts as grafana
 
     path = tmp_path / "fastapi-metrics.json"
     path.write_text(json.dumps(grafana.dashboards(Config())[uids.FASTAPI]))

@@ -6,9 +6,10 @@ import dataclasses
 
 import pytest
 
-from dashboards import grafana, uids
-from dashboards.catalogs.logs import ALLOY_STREAM_LABELS, LOG_FIELDS
+from dashboards.catalogs.logs import LOG_FIELDS, STREAM_LABELS
 from dashboards.config import Config
+from dashboards.grafana import artifacts as grafana
+from dashboards.grafana import uids
 from dashboards.queries import logs as lq
 from dashboards.validate import logql
 from dashboards.validate.panels import targets, validate
@@ -81,7 +82,7 @@ def test_stream_labels_and_fields_are_held_to_the_contract(query, problem):
 
 def test_stream_selectors_use_only_alloy_labels(built):
     for parsed in logql.parse_batch(_loki_queries(built)):
-        assert set(parsed.stream_labels) <= ALLOY_STREAM_LABELS
+        assert set(parsed.stream_labels) <= STREAM_LABELS
 
 
 def test_the_empty_request_id_default_matches_every_line():

@@ -6,10 +6,11 @@ import dataclasses
 
 import pytest
 
-from dashboards import grafana, uids
 from dashboards.catalogs import app as app_catalog
 from dashboards.catalogs import keycloak as keycloak_catalog
 from dashboards.config import Config
+from dashboards.grafana import artifacts as grafana
+from dashboards.grafana import uids
 from dashboards.queries import fastapi as fq
 from dashboards.queries import keycloak as kq
 from dashboards.validate import promql

@@ -9,8 +9,8 @@ from typing import Any
 import psycopg2
 import pytest
 
-from dashboards import uids
 from dashboards.config import DsType
+from dashboards.grafana import uids
 from dashboards.validate import sql
 from dashboards.validate.panels import Target, targets, validate
 from tests.dashboards.conftest import NOW, READER, ROWS

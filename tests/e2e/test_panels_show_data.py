@@ -4,7 +4,7 @@ One real Prometheus (1 s scrapes) scrapes the real service process (on a real
 PostgreSQL, schema by its own migrations at start) as the app job and the
 Keycloak stand-in as the Keycloak job, both job names from ``Config``. After
 two rounds of the full traffic mix and a short, real database outage (the
-5xx and unhandled-exception series), ``dashboards.live_check`` runs every
+5xx and unhandled-exception series), ``dashboards.validate.live`` runs every
 Prometheus and SQL panel of the generated dashboards, the SQL ones as the
 read-only ``grafana_reader``: none may fail and none may be empty, except the
 few named in ``NO_DATA_ALLOWED`` with the reason. Loki is not installable
@@ -27,12 +27,13 @@ from typing import Any
 
 import pytest
 
-from dashboards import grafana, uids
 from dashboards.catalogs import app as app_catalog
 from dashboards.catalogs.logs import LOKI_SPECIAL_LABELS
 from dashboards.config import Config, DsType
-from dashboards.live_check import ERROR, NO_DATA, OK, DirectRunner, Result, Window, check_dashboard
+from dashboards.grafana import artifacts as grafana
+from dashboards.grafana import uids
 from dashboards.validate import logql, promql
+from dashboards.validate.live import ERROR, NO_DATA, OK, DirectRunner, Result, Window, check_dashboard
 from dashboards.validate.panels import Target, targets
 from tests.dashboards.conftest import READER, create_reader
 from tests.support import prometheus as prom

@@ -22,8 +22,8 @@ import pytest
 import yaml
 
 from dashboards.config import Config
-from dashboards.prometheus import alertmanager
-from dashboards.prometheus.artifacts import alertmanager_yml
+from dashboards.stack.prometheus import alertmanager
+from dashboards.stack.prometheus.artifacts import alertmanager_yml
 from tests.support import process
 from tests.support.binaries import free_port, require, which
 

@@ -12,12 +12,13 @@ from typing import Any
 import orjson
 import pytest
 
-from dashboards.alloy import check, pipeline
-from dashboards.alloy.artifacts import PATH, problems
-from dashboards.alloy.parse import parse
-from dashboards.alloy.syntax import Attribute, Block, Document, Ref, block, render
-from dashboards.catalogs.logs import ALLOY_STREAM_LABELS, LEVELS, LOG_FIELDS
+from dashboards.catalogs.logs import LEVELS, LOG_FIELDS, STREAM_LABELS
 from dashboards.config import Config, Endpoints
+from dashboards.stack.alloy import pipeline
+from dashboards.stack.alloy.artifacts import PATH, problems
+from dashboards.stack.alloy.syntax import Attribute, Block, Document, Ref, block, render
+from dashboards.validate import alloy as check
+from dashboards.validate.alloy_parse import parse
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden"
@@ -54,7 +55,7 @@ def test_pipeline_for_another_loki_matches_the_golden_file():
 
 
 def test_stream_labels_are_exactly_the_exported_set_the_logql_checker_uses():
-    assert set(check.stream_labels(deployed())) == pipeline.STREAM_LABELS == ALLOY_STREAM_LABELS
+    assert set(check.stream_labels(deployed())) == pipeline.STREAM_LABELS == STREAM_LABELS
     assert {"service", "level", "environment", "container"} == pipeline.STREAM_LABELS
 
 

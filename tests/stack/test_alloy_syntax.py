@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from dashboards.alloy.parse import AlloyParseError, parse
-from dashboards.alloy.syntax import Attribute, Block, Call, Document, Ref, SyntaxModelError, block, quote, render
+from dashboards.stack.alloy.syntax import Attribute, Block, Call, Document, Ref, SyntaxModelError, block, quote, render
+from dashboards.validate.alloy_parse import AlloyParseError, parse
 
 GOLDEN = Path(__file__).parent / "golden"
 

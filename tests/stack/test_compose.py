@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from dashboards import compose, provisioning
 from dashboards.config import Config
+from dashboards.grafana import provisioning
+from dashboards.stack import compose
 from tests.support.binaries import require
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from app.trafficgen import DEFAULT_CLIENT_ID, DEFAULT_REALM, DEMO_USERS, REALM_ROLES
-from dashboards import compose, keycloak_realm
 from dashboards.config import Config
+from dashboards.stack import compose, keycloak_realm
 
 ROOT = Path(__file__).resolve().parents[2]
 

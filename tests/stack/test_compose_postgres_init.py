@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from dashboards import postgres_init
 from dashboards.config import Audit, Config, Stack
+from dashboards.stack import postgres_init
 from tests.support.postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from dashboards import loki
 from dashboards.config import Config, Loki, Stack
+from dashboards.stack import loki_config as loki
 
 ROOT = Path(__file__).resolve().parents[2]
 

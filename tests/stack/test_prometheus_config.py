@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from dashboards.config import Config, load_config
-from dashboards.prometheus import artifacts, scrape
+from dashboards.stack.prometheus import artifacts, scrape
 from tests.stack.test_prometheus_rules import promtool, render_prometheus
 
 CFG = Config()

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from dashboards.config import Config
-from dashboards.prometheus import artifacts
+from dashboards.stack.prometheus import artifacts
 from tests.stack.test_alertmanager import AlertmanagerServer, WebhookSink, fast_config
 from tests.support import prometheus as prom
 from tests.support.app_process import AppProcess

@@ -12,9 +12,10 @@ import yaml
 
 from dashboards import build
 from dashboards.config import Config
-from dashboards.prometheus import artifacts, check
-from dashboards.prometheus.rules import Alert, Case, Fired, Group, RuleFile
 from dashboards.registry import REGISTRY
+from dashboards.stack.prometheus import artifacts
+from dashboards.stack.prometheus.rules import Alert, Case, Fired, Group, RuleFile
+from dashboards.validate import rules as check
 from tests.support.binaries import require, which
 
 CFG = Config()
@@ -22,7 +23,7 @@ CFG = Config()
 
 def render_prometheus(cfg: Config, out: Path) -> Path:
     """Every prometheus/ artifact rendered from ``cfg`` into ``out`` (what the build writes)."""
-    build.load_generators(("dashboards.prometheus.artifacts",))
+    build.load_generators(("dashboards.stack.prometheus.artifacts",))
     for artifact in REGISTRY.artifacts.values():
         if artifact.path.parts[0] == "prometheus":
             path = out / artifact.path
@@ -162,7 +163,7 @@ def test_a_latency_objective_between_buckets_fails_the_build():
 
 
 def test_the_build_fails_on_a_broken_rule_and_writes_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    build.load_generators(("dashboards.prometheus.artifacts",))
+    build.load_generators(("dashboards.stack.prometheus.artifacts",))
     broken = dict(artifacts.BUILDERS)
     original = broken["app-alerts"]
 

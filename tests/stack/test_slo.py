@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from dashboards.config import Config
-from dashboards.prometheus import artifacts, slo
-from dashboards.prometheus.rules import format_duration, parse_duration
+from dashboards.stack.prometheus import artifacts, slo
+from dashboards.stack.prometheus.rules import format_duration, parse_duration
 from tests.stack.test_prometheus_rules import promtool, render_prometheus
 
 GOLDEN = Path(__file__).parent / "golden"

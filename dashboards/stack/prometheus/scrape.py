@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ..config import Config
+from ...config import Config
 
 RULE_FILES: Final = "rules/*.yml"
 """Relative to the config file's directory (``/etc/prometheus`` in the container)."""

@@ -18,7 +18,7 @@ from typing import Any
 import attr
 from grafanalib import core
 
-from .config import Config, DsType
+from ..config import Config, DsType
 
 GRID_COLUMNS = 24
 SCHEMA_VERSION = 39

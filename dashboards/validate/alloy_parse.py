@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .syntax import Attribute, Block, Call, Document, Expr, Ref, Statement
+from ..stack.alloy.syntax import Attribute, Block, Call, Document, Expr, Ref, Statement
 
 _TOKEN = re.compile(
     r"""

@@ -25,8 +25,7 @@ from ..catalogs import MetricCatalog, Series
 from ..catalogs import app as app_catalog
 from ..catalogs import keycloak as keycloak_catalog
 from ..config import Config
-from ..validate import promql
-from .rules import (
+from ..stack.prometheus.rules import (
     SEVERITIES,
     Alert,
     RuleFile,
@@ -34,7 +33,8 @@ from .rules import (
     rule_for,
     template_problems,
 )
-from .scrape import scrape_jobs
+from ..stack.prometheus.scrape import scrape_jobs
+from . import promql
 
 RECORDING_NAME: Final = re.compile(r"^[a-z_]+:[a-z0-9_]+:[a-z0-9_]+$")
 PROMETHEUS_SERIES: Final = MetricCatalog(

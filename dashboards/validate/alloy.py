@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator
 from typing import Final
 
-from .syntax import Attribute, Block, Call, Document, Expr, Ref
+from ..stack.alloy.syntax import Attribute, Block, Call, Document, Expr, Ref
 
 EXPORTS: Final[dict[str, frozenset[str]]] = {
     "discovery.docker": frozenset({"targets"}),

@@ -6,12 +6,12 @@ from grafanalib import core
 
 from fastapi_lookout.metrics import HTTP_METHODS, HTTP_REQUESTS, OTHER_METHOD
 
+from ..catalogs.app import series_name
+from ..config import Config
+from ..queries import label_values
+from ..queries import logs as q
 from . import house as h
 from . import uids
-from .catalogs.app import series_name
-from .config import Config
-from .queries import label_values
-from .queries import logs as q
 
 UID = uids.LOGS
 MATCH_ALL = ".*"

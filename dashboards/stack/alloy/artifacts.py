@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from ..catalogs.logs import LOG_FIELDS
-from ..config import Config
-from ..registry import REGISTRY
-from . import check, parse, pipeline, syntax
+from ...catalogs.logs import LOG_FIELDS
+from ...config import Config
+from ...registry import REGISTRY
+from ...validate import alloy as check
+from ...validate import alloy_parse as parse
+from . import pipeline, syntax
 
 PATH = "alloy/config.alloy"
 

@@ -12,8 +12,8 @@ from prometheus_client.utils import floatToGoString
 
 from fastapi_lookout import metrics
 
-from ..catalogs.app import series_name
-from ..config import Config
+from ...catalogs.app import series_name
+from ...config import Config
 from .rules import ExprCase, Group, Recording, RuleFile, series
 
 WINDOW = "5m"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from grafanalib import core
 
+from ..config import Config
+from ..queries import fastapi as q
 from . import house as h
 from . import uids
 from .audit_logs import chain_status
-from .config import Config
-from .queries import fastapi as q
 
 UID = uids.FASTAPI
 

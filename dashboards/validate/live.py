@@ -21,10 +21,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from .config import DsType
-from .validate import sql
-from .validate.panels import Target, targets
-from .validate.variables import LOKI_LABEL_VALUES, PROM_LABEL_VALUES, VARIABLE
+from ..config import DsType
+from . import sql
+from .panels import Target, targets
+from .variables import LOKI_LABEL_VALUES, PROM_LABEL_VALUES, VARIABLE
 
 OK, NO_DATA, ERROR = "ok", "no data", "error"
 _REGEX_SPECIAL = re.compile(r"[\\^$.|?*+()\[\]{}/]")

@@ -14,9 +14,9 @@ from typing import Any, Final
 from app.routes.ws import PACKAGES
 from app.trafficgen import DEMO_USERS, REALM_ROLES
 
-from .config import Config
-from .registry import REGISTRY
-from .serialise import json_bytes
+from ..config import Config
+from ..registry import REGISTRY
+from ..serialise import json_bytes
 
 PATH: Final = "keycloak/realm-demo.json"
 INTERNAL_URL: Final = "http://keycloak:8080"

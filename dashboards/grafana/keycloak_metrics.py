@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from grafanalib import core
 
+from ..config import Config
+from ..queries import keycloak as q
 from . import house as h
 from . import uids
-from .config import Config
-from .queries import keycloak as q
 
 UID = uids.KEYCLOAK
 LAZY = " Lazy family: shows 0 until the first event."

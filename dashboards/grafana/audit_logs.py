@@ -7,10 +7,10 @@ from typing import Any
 import attr
 from grafanalib import core
 
+from ..config import Config
+from ..queries import audit as q
 from . import house as h
 from . import uids
-from .config import Config
-from .queries import audit as q
 
 UID = uids.AUDIT
 OUTCOME_COLORS = {q.SUCCESS: "green", q.ERROR: "red", q.PERMISSION_DENIED: "orange"}

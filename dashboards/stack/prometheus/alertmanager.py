@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from ..config import Config
+from ...config import Config
 from .rules import SEVERITIES
 
 PAGER: Final = "pager"

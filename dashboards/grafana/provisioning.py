@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..config import Config, DsType
 from . import uids
-from .config import Config, DsType
 
 DASHBOARDS_PATH = "/var/lib/grafana/dashboards"
 """Where docker-compose mounts grafana/dashboards inside the Grafana container."""

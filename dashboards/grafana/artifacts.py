@@ -8,14 +8,14 @@ from typing import Any
 
 from grafanalib import core
 
+from ..catalogs import app as app_catalog
+from ..catalogs import keycloak as keycloak_catalog
+from ..catalogs.logs import LOG_FIELDS
+from ..config import Config
+from ..registry import REGISTRY
+from ..serialise import dashboard_dict, json_bytes, yaml_bytes
+from ..validate.panels import Context, validate
 from . import application_logs, audit_logs, fastapi_metrics, keycloak_metrics, provisioning, uids
-from .catalogs import app as app_catalog
-from .catalogs import keycloak as keycloak_catalog
-from .catalogs.logs import LOG_FIELDS
-from .config import Config
-from .registry import REGISTRY
-from .serialise import dashboard_dict, json_bytes, yaml_bytes
-from .validate.panels import Context, validate
 
 BUILDERS: dict[str, Callable[[Config], core.Dashboard]] = {
     uids.FASTAPI: fastapi_metrics.build,

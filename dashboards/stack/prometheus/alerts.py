@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from fastapi_lookout import metrics
 
-from ..catalogs import keycloak as kc
-from ..catalogs.app import series_name
-from ..config import Config
+from ...catalogs import keycloak as kc
+from ...catalogs.app import series_name
+from ...config import Config
 from . import recording
 from .rules import SEVERITIES, Alert, Case, Fired, Group, RuleFile, series
 from .scrape import scrape_jobs
