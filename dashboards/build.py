@@ -26,6 +26,7 @@ GENERATORS: tuple[str, ...] = (
     ".stack.postgres_init",
     ".stack.compose",
     ".stack.prometheus.artifacts",
+    ".docs.artifacts",
 )
 """Modules that register artifacts (relative to this package); add a generator here, the CLI stays as it is."""
 
@@ -57,7 +58,8 @@ def render_all(cfg_path: Path | None = None, *, registry: Registry | None = None
     problems = [p for check in reg.validators.values() for p in check(cfg)]
     if problems:
         raise ValidationFailed(problems)
-    return {str(a.path): a.render(cfg) for a in sorted(reg.artifacts.values(), key=lambda a: str(a.path))}
+    return {str(a.path): a.render(cfg) for a in sorted(reg.artifacts.values(), key=lambda a: str(a.path))
+            if cfg.enabled(a.feature)}
 
 
 def write(files: dict[str, bytes], out: Path) -> Outcome:
@@ -100,7 +102,9 @@ def main(argv: Sequence[str] | None = None, *, default_out: Path | None = None) 
     try:
         files = render_all(args.config)
     except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
+        print(f"config error ({len(exc.problems)} problem(s)), nothing written:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
         return 2
     except LogQLToolError as exc:
         print(f"cannot validate LogQL: {exc}", file=sys.stderr)

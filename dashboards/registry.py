@@ -24,6 +24,8 @@ class Artifact:
     path: PurePosixPath
     """Relative to the output root (the repository by default)."""
     render: Render
+    feature: str | None = None
+    """Rendered only while this feature (a field of ``config.Features``) is on."""
 
 
 @dataclass
@@ -31,11 +33,11 @@ class Registry:
     artifacts: dict[str, Artifact] = field(default_factory=dict)
     validators: dict[str, Validator] = field(default_factory=dict)
 
-    def artifact(self, name: str, path: str) -> Callable[[Render], Render]:
+    def artifact(self, name: str, path: str, *, feature: str | None = None) -> Callable[[Render], Render]:
         """Decorator: ``@REGISTRY.artifact("grafana-datasources", "grafana/provisioning/...")``."""
 
         def register(render: Render) -> Render:
-            self.add(Artifact(name, PurePosixPath(path), render))
+            self.add(Artifact(name, PurePosixPath(path), render, feature))
             return render
 
         return register

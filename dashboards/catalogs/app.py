@@ -8,6 +8,7 @@ in a dashboard copies a metric name out of the app.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Final
 
 from prometheus_client.metrics import MetricWrapperBase
 
@@ -30,8 +31,13 @@ def build(specs: Iterable[metrics.MetricSpec], exposed: Mapping[str, tuple[str, 
     return MetricCatalog(series, families)
 
 
+UP: Final = Series("up", frozenset({"job", "instance"}), False, "up", "gauge", "prometheus")
+"""Prometheus' own series per scrape target: 1 when the scrape succeeded."""
+
+
 def catalog() -> MetricCatalog:
-    return build(metrics.CATALOG, metrics.exposed_series())
+    built = build(metrics.CATALOG, metrics.exposed_series())
+    return MetricCatalog({**built.series, UP.name: UP}, built.families)
 
 
 def _spec(metric: MetricWrapperBase) -> metrics.MetricSpec:
@@ -53,3 +59,16 @@ def series_name(metric: MetricWrapperBase, suffix: str = "") -> str:
     if suffix:
         raise ValueError(f"{spec.kind} {spec.name!r} takes no suffix")
     return names[0]
+
+
+UNOBSERVED: Final[dict[str, str]] = {}
+"""Families read by no observable on purpose, each with the reason (the build names any other)."""
+FEATURES: Final[dict[str, str]] = {
+    **{spec.name: "websocket" for spec in metrics.CATALOG if spec.name.startswith("ws_")},
+    **{spec.name: "audit" for spec in metrics.CATALOG if spec.name.startswith("audit_")},
+    "rate_limit_hits": "rate_limit",
+    "auth_attempts": "auth",
+    "db_query_duration_seconds": "database",
+}
+"""Family -> the feature (``config.Features``) it belongs to; a family of a switched-off feature need not be
+observed."""

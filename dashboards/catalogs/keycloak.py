@@ -110,3 +110,21 @@ def catalog(families: tuple[Family, ...] = FAMILIES) -> MetricCatalog:
         if fam.type in ("histogram", "summary"):
             composite[fam.name] = fam.type
     return MetricCatalog(out, composite)
+
+
+_LIFECYCLE = ("pool lifecycle counter: the pool panels read the gauges (active, available, awaiting, max used) and "
+              "the blocking time; these explain what those show, read them in Prometheus when they do")
+UNOBSERVED: Final[dict[str, str]] = {
+    **{f"agroal_{kind}_count_total": _LIFECYCLE for kind in ("acquire", "creation", "destroy", "flush", "invalid",
+                                                             "reap")},
+    "agroal_blocking_time_total_milliseconds": _LIFECYCLE,
+    "agroal_leak_detection_count_total": "needs Agroal's leak detection timeout, which Keycloak leaves off",
+    "http_server_requests_seconds_max": ("the slowest request of each scrape window: the latency panels read the "
+                                         "buckets, which aggregate across instances"),
+    "jvm_classes_loaded_classes": "flat after start-up; a climb is a leak the heap panels show first",
+    "jvm_info_total": "read by the job and instance variables (label_values), not a panel",
+    "process_files_open_files": "file-descriptor exhaustion shows as errors in Keycloak's own log before here",
+    "process_start_time_seconds": "the uptime panel reads process_uptime_seconds",
+    "system_load_average_1m": "host load belongs to the host's own metrics; the CPU panel shows Keycloak's share",
+}
+"""Families read by no observable on purpose, each with the reason (the build names any other)."""

@@ -28,3 +28,14 @@ AUTH_LOGGER: Final = "app.auth"
 AUTH_MESSAGES: Final = ("authentication failed", "permission denied")
 ERROR_LEVELS: Final = ("error", "critical")
 LEVELS: Final = ("debug", "info", "warning", "error", "critical")
+
+
+_IN_THE_LINE = ("shown in the line itself: every logs panel shows the whole JSON line and Grafana's log details "
+                "list each field; no query filters or counts by it")
+UNOBSERVED: Final[dict[str, str]] = {
+    "timestamp": "Alloy makes it the line's own timestamp (stage.timestamp)",
+    "environment": "a stream label Alloy sets; selectors pin it when config.environment is set",
+    **{name: _IN_THE_LINE for name in ("detail", "dropped", "error_type", "exception", "function", "line", "module",
+                                       "path", "req_id", "required_role", "transport", "username")},
+}
+"""Log fields no LogQL query reads on purpose, each with the reason (the build names any other)."""

@@ -19,7 +19,7 @@ from fastapi_lookout.audit.schema import OUTCOMES, user_actions
 
 from ..catalogs.app import series_name as s
 from ..config import Config
-from . import RATE
+from . import RATE, Scope, aggregate, increase
 
 SUCCESS, ERROR, PERMISSION_DENIED = OUTCOMES  # fails loudly if the outcome set changes
 ANONYMOUS = "(anonymous)"
@@ -123,34 +123,37 @@ def avg_duration_by_action(cfg: Config) -> str:
 
 
 # --- chain status (PromQL) -------------------------------------------------------------------
-# ``selector``: the label matchers, braces included; by default the app's job from the config
-# (``fastapi-metrics`` passes its ``$job``/``$instance`` selector instead).
-def app_job(cfg: Config, *matchers: str) -> str:
-    return "{" + ",".join((cfg.app_selector, *matchers)) + "}"
+def chain_scope(cfg: Config) -> Scope:
+    """The audit dashboard has no ``$job`` variable: its chain panels select the app's job from the config
+    (``fastapi-metrics`` passes its ``$job``/``$instance`` scope instead, and rules their own)."""
+    return Scope((cfg.app_selector,), RATE)
 
 
-def chain_written_seq(cfg: Config, selector: str | None = None) -> str:
+def chain_written_seq(cfg: Config, scope: Scope | None = None) -> str:
     """Highest seq written: the chain head, as the writers and the verifier saw it."""
-    return f"max({s(m.AUDIT_CHAIN_HEAD_SEQ)}{selector or app_job(cfg)})"
+    return aggregate(scope or chain_scope(cfg), "max", s(m.AUDIT_CHAIN_HEAD_SEQ))
 
 
-def chain_verified_seq(cfg: Config, selector: str | None = None) -> str:
-    return f"max({s(m.AUDIT_CHAIN_VERIFIED_SEQ)}{selector or app_job(cfg)})"
+def chain_verified_seq(cfg: Config, scope: Scope | None = None) -> str:
+    return aggregate(scope or chain_scope(cfg), "max", s(m.AUDIT_CHAIN_VERIFIED_SEQ))
 
 
-def chain_unverified_rows(cfg: Config, selector: str | None = None) -> str:
-    return f"{chain_written_seq(cfg, selector)} - {chain_verified_seq(cfg, selector)}"
+def chain_unverified_rows(cfg: Config, scope: Scope | None = None) -> str:
+    return f"{chain_written_seq(cfg, scope)} - {chain_verified_seq(cfg, scope)}"
 
 
-def chain_broken(cfg: Config, selector: str | None = None) -> str:
-    return f"max({s(m.AUDIT_CHAIN_BROKEN)}{selector or app_job(cfg)})"
+def chain_broken(cfg: Config, scope: Scope | None = None) -> str:
+    return aggregate(scope or chain_scope(cfg), "max", s(m.AUDIT_CHAIN_BROKEN))
 
 
-def chain_last_verification_age(cfg: Config) -> str:
-    return f"time() - max({s(m.AUDIT_CHAIN_LAST_VERIFICATION)}{app_job(cfg)})"
+def chain_last_verification_age(cfg: Config, scope: Scope | None = None) -> str:
+    scope = scope or chain_scope(cfg)
+    if scope.panel:
+        return f"time() - {aggregate(scope, 'max', s(m.AUDIT_CHAIN_LAST_VERIFICATION))}"
+    return f"time() - {s(m.AUDIT_CHAIN_LAST_VERIFICATION)}{scope.sel()}"
 
 
-def chain_failed_verifications(cfg: Config) -> str:
+def chain_failed_verifications(cfg: Config, scope: Scope | None = None) -> str:
     """Runs that found tampering (broken) or could not read the database (error), per interval."""
-    counter = s(m.AUDIT_CHAIN_VERIFICATIONS) + app_job(cfg, 'result=~"broken|error"')
-    return f"sum by (result) (increase({counter}[{RATE}]))"
+    return increase(scope or chain_scope(cfg), s(m.AUDIT_CHAIN_VERIFICATIONS), 'result=~"broken|error"',
+                    by=("result",))

@@ -1,4 +1,4 @@
-"""PromQL and LogQL of the ``fastapi-metrics`` dashboard."""
+"""PromQL of the service's panels and rules (RED, WebSocket, protection, audit writer), and its log panels."""
 
 from __future__ import annotations
 
@@ -7,20 +7,11 @@ from fastapi_lookout import metrics as m
 from ..catalogs import logs as contract
 from ..catalogs.app import series_name as s
 from ..config import Config
-from . import RATE, audit, label_values, or_zero, prom_selector, quantile
+from . import PANEL, Scope, aggregate, audit, increase, label_values, quantile, rate
 from .logs import app_stream
 
 QUANTILES = (0.5, 0.95, 0.99)
 ENDPOINT = 'endpoint=~"$endpoint"'
-
-
-def _rate(series: str, *matchers: str, by: str = "") -> str:
-    grouping = f" by ({by})" if by else ""
-    return f"sum{grouping}(rate({series}{prom_selector(*matchers)}[{RATE}]))"
-
-
-def _increase(series: str) -> str:
-    return f"sum(increase({series}{prom_selector()}[{RATE}]))"
 
 
 # --- variables ----------------------------------------------------------------------
@@ -34,132 +25,147 @@ def instance_values(cfg: Config) -> str:
 
 
 def endpoint_values(cfg: Config) -> str:
-    return label_values(f"{s(m.HTTP_REQUESTS)}{prom_selector()}", "endpoint")
+    return label_values(f"{s(m.HTTP_REQUESTS)}{PANEL.sel()}", "endpoint")
 
 
 # --- RED -------------------------------------------------------------------------------
-def request_rate(cfg: Config) -> str:
-    return _rate(s(m.HTTP_REQUESTS))
+def request_rate(cfg: Config, scope: Scope = PANEL) -> str:
+    return rate(scope, s(m.HTTP_REQUESTS))
 
 
-def status_rate(cfg: Config, status_class: str) -> str:
+def request_count(cfg: Config, scope: Scope = PANEL) -> str:
+    """Requests answered in the scope's window (a rule's minimum-traffic guard)."""
+    return increase(scope, s(m.HTTP_REQUESTS))
+
+
+def status_rate(cfg: Config, status_class: str, scope: Scope = PANEL) -> str:
     """Rate of one status class (``"5"`` -> 5xx)."""
-    return _rate(s(m.HTTP_REQUESTS), f'status_code=~"{status_class}.."')
+    return rate(scope, s(m.HTTP_REQUESTS), f'status_code=~"{status_class}.."')
 
 
-def error_ratio(cfg: Config) -> str:
-    """sum(5xx)/sum(all): one ratio for the service, never each 5xx series divided by itself."""
-    return f"({status_rate(cfg, '5')} or on() vector(0)) / {request_rate(cfg)}"
+def error_ratio(cfg: Config, scope: Scope = PANEL) -> str:
+    """sum(5xx)/sum(all): one ratio for the service, never each 5xx series divided by itself; 0, not
+    nothing, while there is traffic but no 5xx series yet (a rule keeps its grouping labels for that)."""
+    zero = "on() vector(0)" if scope.by is None else f"{request_rate(cfg, scope)} * 0"
+    return f"({status_rate(cfg, '5', scope)} or {zero}) / {request_rate(cfg, scope)}"
 
 
-def latency_quantile(cfg: Config, q: float) -> str:
-    return quantile(q, s(m.HTTP_REQUEST_DURATION, "_bucket") + prom_selector())
+def latency_quantile(cfg: Config, q: float, scope: Scope = PANEL) -> str:
+    return quantile(scope, q, s(m.HTTP_REQUEST_DURATION, "_bucket"))
 
 
-def latency_by_endpoint(cfg: Config) -> str:
-    return quantile(cfg.slo.latency_quantile, s(m.HTTP_REQUEST_DURATION, "_bucket") + prom_selector(ENDPOINT),
-                    "endpoint")
+def latency_by_endpoint(cfg: Config, scope: Scope = PANEL) -> str:
+    return quantile(scope, cfg.slo.latency_quantile, s(m.HTTP_REQUEST_DURATION, "_bucket"), "endpoint",
+                    matchers=(ENDPOINT,) if scope.panel else ())
 
 
-def rate_by_endpoint(cfg: Config) -> str:
-    return _rate(s(m.HTTP_REQUESTS), ENDPOINT, by="endpoint, method")
+def rate_by_endpoint(cfg: Config, scope: Scope = PANEL) -> str:
+    return rate(scope, s(m.HTTP_REQUESTS), *((ENDPOINT,) if scope.panel else ()), by=("endpoint", "method"))
 
 
-def in_progress(cfg: Config) -> str:
-    return f"sum by (endpoint) ({s(m.HTTP_REQUESTS_IN_PROGRESS)}{prom_selector()})"
+def in_progress(cfg: Config, scope: Scope = PANEL) -> str:
+    return aggregate(scope, "sum", s(m.HTTP_REQUESTS_IN_PROGRESS), by=("endpoint",))
 
 
-def unmatched_rate(cfg: Config) -> str:
+def unmatched_rate(cfg: Config, scope: Scope = PANEL) -> str:
     """Requests no route matched (scanners, typos): one series, however many paths."""
-    return or_zero(_rate(s(m.HTTP_REQUESTS), f'endpoint="{m.UNMATCHED_ENDPOINT}"'))
+    return scope.or_zero(rate(scope, s(m.HTTP_REQUESTS), f'endpoint="{m.UNMATCHED_ENDPOINT}"'))
 
 
-def app_errors(cfg: Config) -> str:
-    return or_zero(_rate(s(m.APP_ERRORS), by="error_type, handler"))
+def app_errors(cfg: Config, scope: Scope = PANEL) -> str:
+    return scope.or_zero(rate(scope, s(m.APP_ERRORS), by=("error_type", "handler")))
 
 
-def db_latency(cfg: Config) -> str:
-    return quantile(cfg.slo.latency_quantile, s(m.DB_QUERY_DURATION, "_bucket") + prom_selector(), "operation")
+def db_latency(cfg: Config, scope: Scope = PANEL) -> str:
+    return quantile(scope, cfg.slo.latency_quantile, s(m.DB_QUERY_DURATION, "_bucket"), "operation")
 
 
-def app_info(cfg: Config) -> str:
-    return f"max by (version, python_version, environment) ({s(m.APP_INFO)}{prom_selector()})"
+def app_info(cfg: Config, scope: Scope = PANEL) -> str:
+    return aggregate(scope, "max", s(m.APP_INFO), by=("version", "python_version", "environment"))
+
+
+def targets_up(cfg: Config, jobs: tuple[str, ...], *, panel: bool = True) -> str:
+    """Scrape health of the given jobs: 1 per target up, 0 per target down (the TargetDown signal). Every
+    scraped job, whatever the dashboard's ``$job``: a target that is down has no other series to select by."""
+    up = f'up{{job=~"{"|".join(jobs)}"}}'
+    return f"max by (job, instance) ({up})" if panel else up
 
 
 # --- WebSocket ------------------------------------------------------------------------------
-def ws_active(cfg: Config) -> str:
-    return f"sum({s(m.WS_CONNECTIONS_ACTIVE)}{prom_selector()})"
+def ws_active(cfg: Config, scope: Scope = PANEL) -> str:
+    return aggregate(scope, "sum", s(m.WS_CONNECTIONS_ACTIVE))
 
 
-def ws_connections_by_status(cfg: Config) -> str:
-    return _rate(s(m.WS_CONNECTIONS), by="status")
+def ws_connections_by_status(cfg: Config, scope: Scope = PANEL) -> str:
+    return rate(scope, s(m.WS_CONNECTIONS), by=("status",))
 
 
-def ws_messages_received(cfg: Config) -> str:
-    return _rate(s(m.WS_MESSAGES_RECEIVED))
+def ws_messages_received(cfg: Config, scope: Scope = PANEL) -> str:
+    return rate(scope, s(m.WS_MESSAGES_RECEIVED))
 
 
-def ws_messages_sent(cfg: Config) -> str:
-    return _rate(s(m.WS_MESSAGES_SENT))
+def ws_messages_sent(cfg: Config, scope: Scope = PANEL) -> str:
+    return rate(scope, s(m.WS_MESSAGES_SENT))
 
 
-def ws_processing_by_pkg(cfg: Config) -> str:
-    return quantile(cfg.slo.latency_quantile, s(m.WS_MESSAGE_PROCESSING_DURATION, "_bucket") + prom_selector(),
-                    "pkg_id")
+def ws_processing_by_pkg(cfg: Config, scope: Scope = PANEL) -> str:
+    return quantile(scope, cfg.slo.latency_quantile, s(m.WS_MESSAGE_PROCESSING_DURATION, "_bucket"), "pkg_id")
 
 
 # --- protection ---------------------------------------------------------------------------------
-def rate_limit_hits(cfg: Config) -> str:
-    return _rate(s(m.RATE_LIMIT_HITS), by="limit_type")
+def rate_limit_hits(cfg: Config, scope: Scope = PANEL) -> str:
+    return rate(scope, s(m.RATE_LIMIT_HITS), by=("limit_type",))
 
 
-def auth_attempts(cfg: Config) -> str:
-    return _rate(s(m.AUTH_ATTEMPTS), by="status")
+def auth_attempts(cfg: Config, scope: Scope = PANEL, *matchers: str) -> str:
+    return rate(scope, s(m.AUTH_ATTEMPTS), *matchers, by=("status",))
 
 
 # --- audit writer -------------------------------------------------------------------------------
-def audit_queue(cfg: Config) -> str:
-    return f"sum({s(m.AUDIT_QUEUE_SIZE)}{prom_selector()})"
+def audit_queue(cfg: Config, scope: Scope = PANEL) -> str:
+    return aggregate(scope, "sum", s(m.AUDIT_QUEUE_SIZE))
 
 
-def audit_written(cfg: Config) -> str:
-    return _rate(s(m.AUDIT_EVENTS_WRITTEN))
+def audit_written(cfg: Config, scope: Scope = PANEL) -> str:
+    return rate(scope, s(m.AUDIT_EVENTS_WRITTEN))
 
 
-def audit_enqueued(cfg: Config) -> str:
-    return _rate(s(m.AUDIT_EVENTS_ENQUEUED))
+def audit_enqueued(cfg: Config, scope: Scope = PANEL) -> str:
+    return rate(scope, s(m.AUDIT_EVENTS_ENQUEUED))
 
 
-def audit_failures(cfg: Config) -> str:
-    return _increase(s(m.AUDIT_WRITE_FAILURES))
+def audit_failures(cfg: Config, scope: Scope = PANEL) -> str:
+    return increase(scope, s(m.AUDIT_WRITE_FAILURES))
 
 
-def audit_dropped(cfg: Config) -> str:
-    return _increase(s(m.AUDIT_EVENTS_DROPPED))
+def audit_dropped(cfg: Config, scope: Scope = PANEL) -> str:
+    return increase(scope, s(m.AUDIT_EVENTS_DROPPED))
 
 
-def audit_spooled(cfg: Config) -> str:
-    return _increase(s(m.AUDIT_EVENTS_SPOOLED))
+def audit_spooled(cfg: Config, scope: Scope = PANEL) -> str:
+    return increase(scope, s(m.AUDIT_EVENTS_SPOOLED))
 
 
-def audit_batch_latency(cfg: Config) -> str:
-    return quantile(cfg.slo.latency_quantile, s(m.AUDIT_BATCH_DURATION, "_bucket") + prom_selector())
+def audit_batch_latency(cfg: Config, scope: Scope = PANEL) -> str:
+    return quantile(scope, cfg.slo.latency_quantile, s(m.AUDIT_BATCH_DURATION, "_bucket"))
 
 
-def audit_last_write_age(cfg: Config) -> str:
-    return f"time() - max({s(m.AUDIT_LAST_WRITE)}{prom_selector()})"
+def audit_last_write_age(cfg: Config, scope: Scope = PANEL) -> str:
+    if scope.panel:
+        return f"time() - max({s(m.AUDIT_LAST_WRITE)}{scope.sel()})"
+    return f"time() - {s(m.AUDIT_LAST_WRITE)}{scope.sel()}"
 
 
-def audit_chain_broken(cfg: Config) -> str:
-    return audit.chain_broken(cfg, prom_selector())
+def audit_chain_broken(cfg: Config, scope: Scope = PANEL) -> str:
+    return audit.chain_broken(cfg, scope)
 
 
-def audit_chain_unverified(cfg: Config) -> str:
-    return audit.chain_unverified_rows(cfg, prom_selector())
+def audit_chain_unverified(cfg: Config, scope: Scope = PANEL) -> str:
+    return audit.chain_unverified_rows(cfg, scope)
 
 
-def audit_pruned(cfg: Config) -> str:
-    return _increase(s(m.AUDIT_ROWS_PRUNED))
+def audit_pruned(cfg: Config, scope: Scope = PANEL) -> str:
+    return increase(scope, s(m.AUDIT_ROWS_PRUNED))
 
 
 # --- logs (Loki) ----------------------------------------------------------------------------------

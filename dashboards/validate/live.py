@@ -284,6 +284,9 @@ def resolve(dashboard: Mapping[str, Any], runner: Runner, window: Window) -> Var
         if kind == "textbox" or kind == "constant":
             out.values[name] = [str(var.get("query") or "")]
             continue
+        if kind == "datasource":  # targets() already resolved references to its default uid
+            out.values[name] = [str((var.get("current") or {}).get("value", ""))]
+            continue
         if var.get("includeAll") and var.get("allValue"):
             out.values[name] = []
             out.all_value[name] = var["allValue"]

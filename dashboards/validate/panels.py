@@ -75,19 +75,53 @@ def _panels(dashboard: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
         yield from panel.get("panels", [])
 
 
+def datasource_defaults(dashboard: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    """``${name}`` of each datasource variable -> (plugin type, the uid it selects by default)."""
+    out = {}
+    for var in dashboard.get("templating", {}).get("list", []):
+        if var.get("type") == "datasource":
+            out[f"${{{var['name']}}}"] = (var.get("query", ""), (var.get("current") or {}).get("value", ""))
+    return out
+
+
+def resolved(ds: Mapping[str, Any], defaults: Mapping[str, tuple[str, str]]) -> dict[str, str]:
+    """A datasource reference with its variable replaced by the variable's default uid (as Grafana opens it)."""
+    uid = ds.get("uid", "")
+    if uid in defaults:
+        return {"type": ds.get("type", ""), "uid": defaults[uid][1]}
+    return {"type": ds.get("type", ""), "uid": uid}
+
+
+def _datasource_problems(ds: Mapping[str, Any], defaults: Mapping[str, tuple[str, str]],
+                         provisioned: Mapping[str, str]) -> list[str]:
+    """References go through a datasource variable of the same type whose default is provisioned, so the
+    dashboard imports into another Grafana unchanged."""
+    uid, kind = ds.get("uid", ""), ds.get("type", "")
+    if uid not in defaults:
+        return [f"datasource {dict(ds)} names a uid directly: reference the {kind} datasource variable"]
+    var_kind, default = defaults[uid]
+    problems = [f"datasource {dict(ds)}: variable {uid} selects {var_kind} datasources"] if var_kind != kind else []
+    if provisioned.get(default) != kind:
+        problems.append(f"datasource variable {uid} defaults to {default!r}, not a provisioned {kind} datasource "
+                        f"({dict(provisioned)})")
+    return problems
+
+
 def targets(dashboard: Mapping[str, Any]) -> list[Target]:
+    """Every query of the dashboard with its datasource resolved to the default uid."""
     uid = dashboard["uid"]
+    defaults = datasource_defaults(dashboard)
     out: list[Target] = []
     for panel in _panels(dashboard):
         for t in panel.get("targets", []):
-            ds = t.get("datasource") or panel.get("datasource") or {}
+            ds = resolved(t.get("datasource") or panel.get("datasource") or {}, defaults)
             expr = t.get("rawSql") if ds.get("type") == DsType.POSTGRES else t.get("expr")
             out.append(Target(uid, panel.get("title", ""), t.get("refId", ""), ds.get("type", ""),
                               ds.get("uid", ""), expr or "", table=t.get("format") == "table",
                               instant=bool(t.get("instant")) or t.get("queryType") == "instant"))
     for var in dashboard.get("templating", {}).get("list", []):
         if var.get("type") == "query":
-            ds = var.get("datasource") or {}
+            ds = resolved(var.get("datasource") or {}, defaults)
             query = var["query"] if isinstance(var["query"], str) else var["query"].get("query", "")
             out.append(Target(uid, var["name"], "", ds.get("type", ""), ds.get("uid", ""), query, is_variable=True))
     return out
@@ -95,6 +129,7 @@ def targets(dashboard: Mapping[str, Any]) -> list[Target]:
 
 def _structure(dashboard: Mapping[str, Any], ctx: Context) -> Iterator[Problem]:
     uid = dashboard["uid"]
+    defaults = datasource_defaults(dashboard)
     for panel in _panels(dashboard):
         title = panel.get("title", "")
         kind = panel.get("type")
@@ -109,13 +144,16 @@ def _structure(dashboard: Mapping[str, Any], ctx: Context) -> Iterator[Problem]:
         for key in ("maxDataPoints", "intervalFactor"):
             if key in panel:
                 yield Problem(uid, title, f"legacy key {key!r} in panel JSON")
-        ds = panel.get("datasource") or {}
-        if ctx.datasource_uids.get(ds.get("uid")) != ds.get("type"):
-            yield Problem(uid, title, f"datasource {ds} is not provisioned ({dict(ctx.datasource_uids)})")
+        datasources = [panel.get("datasource") or {}, *(t["datasource"] for t in panel.get("targets", [])
+                                                         if t.get("datasource"))]
+        for ds in datasources:
+            for problem in _datasource_problems(ds, defaults, ctx.datasource_uids):
+                yield Problem(uid, title, problem)
     for var in dashboard.get("templating", {}).get("list", []):
         ds = var.get("datasource")
-        if ds and ctx.datasource_uids.get(ds.get("uid")) != ds.get("type"):
-            yield Problem(uid, f"${var['name']}", f"datasource {ds} is not provisioned")
+        if ds:
+            for problem in _datasource_problems(ds, defaults, ctx.datasource_uids):
+                yield Problem(uid, f"${var['name']}", problem)
         if var.get("type") == "query" and ds and ds.get("type") == DsType.POSTGRES and var.get("allValue"):
             yield Problem(uid, f"${var['name']}", "SQL variables use Grafana's standard All, not a custom allValue")
 

@@ -48,6 +48,18 @@ def check(query: str, catalog: MetricCatalog) -> list[str]:
     return problems
 
 
+def series_read(query: str, catalog: MetricCatalog) -> set[str]:
+    """The series names a query (or a ``label_values`` variable query) selects; empty if it does not parse."""
+    match = PROM_LABEL_VALUES.match(query)
+    try:
+        ast = pp.parse(substitute(match.group(1) if match else query))
+    except (ValueError, RuntimeError):
+        return set()
+    walker = _Walker(catalog, [])
+    walker.labels(ast, ctx=ANY)
+    return walker.names
+
+
 def check_label_values(query: str, catalog: MetricCatalog) -> list[str]:
     """A variable's ``label_values(selector, label)``: the selector must be valid and carry the label."""
     match = PROM_LABEL_VALUES.match(query)
@@ -71,6 +83,7 @@ class _Walker:
     def __init__(self, catalog: MetricCatalog, problems: list[str]) -> None:
         self.catalog = catalog
         self.problems = problems
+        self.names: set[str] = set()
 
     def labels(self, node: pp.Expr, ctx: str) -> frozenset[str] | None:
         """Labels of the result; ``None`` means "unknown" (no further label checks)."""
@@ -96,6 +109,7 @@ class _Walker:
         if name is None:
             self.problems.append(f"selector {node} has no metric name")
             return None
+        self.names.add(name)
         if name in self.catalog.families:
             self.problems.append(
                 f"{name!r} is a {self.catalog.families[name]} family queried by its bare name, which "

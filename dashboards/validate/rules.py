@@ -41,7 +41,7 @@ PROMETHEUS_SERIES: Final = MetricCatalog(
     {"up": Series("up", frozenset(), False, "up", "gauge", "prometheus")}, {}
 )
 """Series Prometheus writes itself for every target."""
-REQUIRED_ANNOTATIONS: Final = ("summary", "description", "runbook_url")
+REQUIRED_ANNOTATIONS: Final = ("summary", "description", "runbook", "runbook_url")
 
 
 def catalog() -> MetricCatalog:
@@ -147,8 +147,6 @@ def _alert_problems(alert: Alert, cat: MetricCatalog, cfg: Config) -> list[str]:
             parse_duration(alert.for_)
         except ValueError as exc:
             problems.append(f"for: {exc}")
-    if not alert.runbook:
-        problems.append("no runbook text")
     return problems
 
 

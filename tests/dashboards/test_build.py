@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +31,15 @@ def node_ready() -> None:
     require("node and the LogQL grammar", logql.available(), "apt-get install nodejs; npm ci")
 
 
+def clear_caches() -> None:
+    from dashboards.observables import collect
+    from dashboards.stack.prometheus import artifacts
+
+    grafana._dashboards.cache_clear()
+    collect.cache_clear()
+    artifacts.rule_files.cache_clear()
+
+
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=ROOT, timeout=60, check=False)
 
@@ -47,7 +57,7 @@ def test_registry_holds_every_artifact():
 
 def test_two_builds_are_identical_bytes(node_ready):
     first = build.render_all()
-    grafana._dashboards.cache_clear()
+    clear_caches()
     second = build.render_all()
     assert first == second
     for rel, data in first.items():
@@ -93,19 +103,21 @@ def test_config_override_changes_the_output(tmp_path, node_ready):
     conf = tmp_path / "c.yml"
     conf.write_text("datasources:\n  loki: loki-eu\n")
     files = build.render_all(conf)
-    assert b'"uid": "loki-eu"' in files["grafana/dashboards/application-logs.json"]
+    logs = json.loads(files["grafana/dashboards/application-logs.json"])
+    variable = next(v for v in logs["templating"]["list"] if v["name"] == "loki_datasource")
+    assert variable["current"] == {"text": "loki-eu", "value": "loki-eu"}
     assert b"uid: loki-eu" in files["grafana/provisioning/datasources/datasources.yml"]
 
 
 def test_a_broken_panel_fails_the_build_naming_dashboard_and_panel(monkeypatch, tmp_path, node_ready):
     from dashboards.queries import fastapi as fq
 
-    monkeypatch.setattr(fq, "ws_active", lambda cfg: "sum(ws_connections_open)")
-    grafana._dashboards.cache_clear()
+    monkeypatch.setattr(fq, "ws_active", lambda cfg, scope=None: "sum(ws_connections_open)")
+    clear_caches()
     try:
         code = build.main(["--out", str(tmp_path)])
     finally:
-        grafana._dashboards.cache_clear()
+        clear_caches()
     assert code == 1
     assert not (tmp_path / "grafana").exists()  # nothing written
 
@@ -113,16 +125,18 @@ def test_a_broken_panel_fails_the_build_naming_dashboard_and_panel(monkeypatch, 
 def test_validation_message_names_dashboard_panel_and_problem(monkeypatch, node_ready):
     from dashboards.queries import fastapi as fq
 
-    monkeypatch.setattr(fq, "ws_active", lambda cfg: "sum(ws_connections_open)")
-    grafana._dashboards.cache_clear()
+    monkeypatch.setattr(fq, "ws_active", lambda cfg, scope=None: "sum(ws_connections_open)")
+    clear_caches()
     try:
         with pytest.raises(build.ValidationFailed) as failed:
             build.render_all()
     finally:
-        grafana._dashboards.cache_clear()
+        clear_caches()
     assert failed.value.problems == [
         "fastapi-metrics / panel 'Open connections' [A]: unknown metric 'ws_connections_open' "
-        "(not in the app or Keycloak catalog)"]
+        "(not in the app or Keycloak catalog)",
+        "metric ws_connections_active is read by no observable: add one, or list it as deliberately unobserved "
+        "with a reason"]
 
 
 def test_another_generator_registers_without_touching_the_cli():
@@ -158,9 +172,15 @@ def test_datasource_provisioning_has_the_fixed_uids_and_no_secret(cfg, node_read
     assert by_uid["loki"]["jsonData"]["derivedFields"][0]["name"] == "request_id"
 
 
-def test_every_panel_datasource_is_provisioned(built, cfg):
+def test_every_panel_datasource_defaults_to_a_provisioned_uid(built, cfg):
+    from dashboards.validate.panels import datasource_defaults, resolved
+
     provisioned = {(t, u) for u, t in cfg.datasource_uids().items()}
-    used = {(p["datasource"]["type"], p["datasource"]["uid"]) for d in built.values() for p in d["panels"]
-            if p["type"] != "row"}
-    assert used <= provisioned
+    used: set[tuple[str, ...]] = set()
+    for dashboard in built.values():
+        defaults = datasource_defaults(dashboard)
+        used |= {tuple(resolved(p["datasource"], defaults).values()) for p in dashboard["panels"]
+                 if p["type"] != "row"}
+        assert used <= provisioned
+        assert all(p["datasource"]["uid"].startswith("${") for p in dashboard["panels"] if p["type"] != "row")
     assert {t for t, _ in used} == {str(k) for k in DsType}

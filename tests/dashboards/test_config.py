@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboards.config import Config, ConfigError, load_config
+from dashboards.config import Config, ConfigError, check, load_config
 
 
 def test_defaults_match_the_architecture():
@@ -52,6 +52,44 @@ def test_a_yaml_override_reaches_every_panel(tmp_path: Path):
     path = tmp_path / "c.yml"
     path.write_text("datasources:\n  prometheus: prom-b\n")
     cfg = load_config(path)
-    text = str(grafana.dashboards(cfg))
-    assert "'uid': 'prom-b'" in text
-    assert "'uid': 'prometheus'" not in text
+    for dashboard in grafana.dashboards(cfg).values():
+        variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+        assert variables["prometheus_datasource"]["current"]["value"] == "prom-b"
+        assert "'uid': 'prometheus'" not in str(dashboard)
+
+
+def test_the_defaults_pass_every_check():
+    assert check(Config()) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("stack:\n  ports:\n    app: 99999\n", "stack.ports.app: 99999 is not a TCP port (1..65535)"),
+        ('app_job: my"job\n', "app_job: 'my\"job' is not a name"),
+        ("slo:\n  availability: 1.5\n", "slo.availability: 1.5 is not a ratio strictly between 0 and 1"),
+        ("prometheus:\n  app_scrape_interval: soon\n", "prometheus.app_scrape_interval: 'soon' is not a non-zero"),
+        ("alerting:\n  docs_base_url: https://github.com/example-org/x/blob/main/docs\n",
+         "alerting.docs_base_url: 'https://github.com/example-org/x/blob/main/docs' is a placeholder"),
+        ("endpoints:\n  loki_url: loki:3100\n", "endpoints.loki_url: 'loki:3100' is not an http(s) URL"),
+    ],
+)
+def test_out_of_range_or_malformed_values_are_refused_by_key(tmp_path: Path, text: str, problem: str):
+    path = tmp_path / "c.yml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert len(caught.value.problems) == 1, caught.value.problems
+    assert caught.value.problems[0].startswith(f"{path}: {problem}")
+
+
+def test_the_cli_reports_the_root_cause_alone_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    from dashboards import build
+
+    path = tmp_path / "c.yml"
+    path.write_text('app_job: my"job\n')
+    assert build.main(["--config", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "config error (1 problem(s)), nothing written:"
+    assert len(err) == 2 and "app_job" in err[1]
+    assert not (tmp_path / "out").exists()

@@ -218,8 +218,14 @@ def test_through_grafana_ds_query(built):
     assert results["Queue size [A]"].status == ERROR and "timed out" in results["Queue size [A]"].detail
     assert results["Recent errors [A]"].status == OK  # Loki panels go through Grafana too
     sent = {q["expr"] for q in fake.queries}
-    # dashboard variables interpolated (multi-values regex-escaped), Grafana built-ins left to Grafana
-    assert ('sum(rate(http_requests_total{job=~"fastapi-app",instance=~"(a|b\\\\.c)"}[$__rate_interval]))'
-            in sent)
+    # dashboard variables interpolated (All is the variable's allValue), Grafana built-ins left to Grafana
+    assert 'sum(rate(http_requests_total{job=~"fastapi-app",instance=~".+"}[$__rate_interval]))' in sent
     assert not any("$job" in e or "$instance" in e for e in sent)
     assert all(q["datasource"]["uid"] in {"prometheus", "loki"} for q in fake.queries)
+
+
+def test_multi_values_are_regex_escaped_as_grafana_does_and_all_uses_the_all_value():
+    variables = live_check.Variables(values={"instance": ["a", "b.c"], "job": []}, all_value={"job": ".+"},
+                                     multi={"instance", "job"})
+    query = 'up{job=~"$job",instance=~"$instance",request_id=~`${rid:regex}`}'
+    assert variables.format(query, "prometheus") == 'up{job=~".+",instance=~"(a|b\\\\.c)",request_id=~`${rid:regex}`}'

@@ -91,12 +91,16 @@ def test_the_empty_request_id_default_matches_every_line():
 
 
 def test_build_context_checks_logql_and_names_the_panel(built, cfg, monkeypatch):
+    from dashboards.observables import collect
+
     monkeypatch.setattr(lq, "websocket_logs", lambda c: '{service=~"$service"} | json | socket_id="1"')
     grafana._dashboards.cache_clear()
+    collect.cache_clear()
     try:
         problems = [str(p) for p in validate(grafana.dashboards(cfg), grafana.context(cfg))]
     finally:
         grafana._dashboards.cache_clear()
+        collect.cache_clear()
     assert problems == ["application-logs / panel 'WebSocket logs' [A]: field 'socket_id' in a | json filter "
                         "is not a field the app logs"]
 

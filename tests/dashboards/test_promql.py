@@ -147,4 +147,4 @@ def test_label_values_variables_are_checked():
 def test_the_build_context_uses_the_real_catalogs(cfg):
     ctx = grafana.context(cfg)
     assert ctx.catalog(uids.KEYCLOAK).series.keys() == KC.series.keys()
-    assert ctx.catalog(uids.FASTAPI).series.keys() == metrics.exposed_series().keys()
+    assert ctx.catalog(uids.FASTAPI).series.keys() == {*metrics.exposed_series(), "up"}

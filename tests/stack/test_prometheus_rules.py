@@ -86,19 +86,36 @@ def test_every_alert_has_a_firing_and_a_silent_promtool_case(rendered: Path):
     assert sorted(alerts - silent) == [], "alerts without a case where they must stay silent"
 
 
-def test_every_alert_has_severity_summary_description_and_a_runbook_section(rendered: Path):
-    runbooks = (rendered / "runbooks.md").read_text()
-    for path in (rendered / "rules").glob("*.yml"):
-        for group in yaml.safe_load(path.read_text())["groups"]:
-            for rule in group["rules"]:
-                if "alert" not in rule:
-                    continue
-                assert rule["labels"]["severity"] in ("critical", "warning"), rule["alert"]
-                assert rule["annotations"]["summary"] and rule["annotations"]["description"], rule["alert"]
-                url = rule["annotations"]["runbook_url"]
-                assert url.startswith(CFG.alerting.runbook_base_url + "#"), url
-                assert f"## {rule['alert']}\n" in runbooks
-                assert url.rsplit("#", 1)[1] == rule["alert"].lower()  # GitHub's heading anchor
+def _alerts(root: Path) -> list[dict]:
+    return [rule for path in sorted((root / "rules").glob("*.yml"))
+            for group in yaml.safe_load(path.read_text())["groups"] for rule in group["rules"] if "alert" in rule]
+
+
+def test_every_alert_has_severity_summary_description_runbook_and_a_link_to_its_panel(rendered: Path):
+    """Without a docs location in the config, runbook_url opens the alert's own panel in Grafana (it resolves
+    wherever the stack runs) and the runbook's first lines travel with the alert."""
+    from dashboards.docs.runbooks import placement
+    from dashboards.observables import collect
+
+    observables = collect(CFG)
+    for rule in _alerts(rendered):
+        assert rule["labels"]["severity"] in ("critical", "warning"), rule["alert"]
+        annotations = rule["annotations"]
+        assert annotations["summary"] and annotations["description"], rule["alert"]
+        owner = observables.owner_of(rule["alert"])
+        uid, panel = placement(CFG, owner.name)
+        assert annotations["runbook_url"] == f"http://localhost:3000/d/{uid}?viewPanel={panel}"
+        assert annotations["runbook"] == owner.runbook.first_lines()
+
+
+def test_with_a_docs_location_runbook_url_points_at_the_alerts_entry(tmp_path: Path):
+    cfg = dataclasses.replace(CFG, alerting=dataclasses.replace(
+        CFG.alerting, docs_base_url="https://git.internal/ops/monitoring/blob/main/docs"))
+    runbooks = (Path(__file__).resolve().parents[2] / "docs" / "runbooks.md").read_text()
+    for rule in _alerts(render_prometheus(cfg, tmp_path)):
+        url = rule["annotations"]["runbook_url"]
+        assert url == f"https://git.internal/ops/monitoring/blob/main/docs/runbooks.md#{rule['alert'].lower()}"
+        assert f"## {rule['alert']}\n" in runbooks  # the heading GitHub anchors as #<alert in lower case>
 
 
 def test_recordings_follow_level_metric_operations(rendered: Path):
@@ -123,7 +140,7 @@ def test_generated_rules_pass_the_validator():
 
 
 def _with_alert(expr: str) -> tuple[RuleFile, ...]:
-    alert = Alert("Broken", expr, "warning", "s", "d", "r", annotations={"runbook_url": "https://x#broken"})
+    alert = Alert("Broken", expr, "warning", "s", "d", annotations={"runbook": "r", "runbook_url": "https://x#broken"})
     cases = (Case("Broken", "fires", (), "1m", (Fired({"severity": "warning"}),)), Case("Broken", "silent", (), "1m"))
     return (*artifacts.rule_files(CFG), RuleFile("broken", (Group("broken", (alert,)),), cases))
 
@@ -147,7 +164,7 @@ def test_a_broken_rule_is_refused_naming_file_rule_and_problem(expr: str, proble
 
 
 def test_an_alert_without_a_silent_case_or_runbook_is_refused():
-    alert = Alert("Lonely", "up == 0", "page", "s", "", "r")
+    alert = Alert("Lonely", "up == 0", "page", "s", "")
     problems = check.rule_problems((RuleFile("x", (Group("x", (alert,)),), (Case("Lonely", "f", (), "1m",
                                                                                    (Fired({"severity": "page"}),)),)),),
                                    CFG)

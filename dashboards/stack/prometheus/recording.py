@@ -8,50 +8,44 @@ same labels, so the division matches series one to one.
 
 from __future__ import annotations
 
+from typing import Final
+
 from prometheus_client.utils import floatToGoString
 
 from fastapi_lookout import metrics
 
 from ...catalogs.app import series_name
 from ...config import Config
+from ...queries import RULE_WINDOW as WINDOW
+from ...queries import Scope, rule
+from ...queries import fastapi as q
 from .rules import ExprCase, Group, Recording, RuleFile, series
 
-WINDOW = "5m"
+ERROR_RATIO: Final = f"job:http_requests_errors:ratio_rate{WINDOW}"
+"""What AppHighErrorRatio compares with its threshold."""
 
 
-def _quantile_name(q: float) -> str:
-    return f"p{round(q * 100):d}"
-
-
-def requests_rate(cfg: Config, by: str = "job") -> str:
-    return f"sum by ({by}) (rate({series_name(metrics.HTTP_REQUESTS)}{{{cfg.app_selector}}}[{WINDOW}]))"
-
-
-def errors_ratio(cfg: Config) -> str:
-    """5xx share of all requests per job; 0 (not nothing) while there is traffic but no 5xx series yet."""
-    requests = series_name(metrics.HTTP_REQUESTS)
-    errors = f'sum by (job) (rate({requests}{{{cfg.app_selector},status_code=~"5.."}}[{WINDOW}]))'
-    return f"({errors} or {requests_rate(cfg)} * 0) / {requests_rate(cfg)}"
-
-
-def latency_quantile(cfg: Config, q: float, by: str) -> str:
-    bucket = series_name(metrics.HTTP_REQUEST_DURATION, "_bucket")
-    rate = f"rate({bucket}{{{cfg.app_selector}}}[{WINDOW}])"
-    return f"histogram_quantile({floatToGoString(q)}, sum by ({by}, le) ({rate}))"
+def _quantile_name(quantile: float) -> str:
+    return f"p{round(quantile * 100):d}"
 
 
 def recordings(cfg: Config) -> tuple[Recording, ...]:
-    q = cfg.slo.latency_quantile
+    quantile = cfg.slo.latency_quantile
+
+    def scope(*by: str) -> Scope:
+        return rule(cfg.app_selector, by=by)
+
     return (
-        Recording(f"job:http_requests:rate{WINDOW}", requests_rate(cfg)),
-        Recording(f"job_status_code:http_requests:rate{WINDOW}", requests_rate(cfg, "job, status_code")),
-        Recording(f"job_endpoint:http_requests:rate{WINDOW}", requests_rate(cfg, "job, endpoint")),
-        Recording(f"job:http_requests_errors:ratio_rate{WINDOW}", errors_ratio(cfg)),
-        Recording(f"job:http_request_duration_seconds:{_quantile_name(q)}_{WINDOW}", latency_quantile(cfg, q, "job")),
+        Recording(f"job:http_requests:rate{WINDOW}", q.request_rate(cfg, scope("job"))),
+        Recording(f"job_status_code:http_requests:rate{WINDOW}", q.request_rate(cfg, scope("job", "status_code"))),
+        Recording(f"job_endpoint:http_requests:rate{WINDOW}", q.request_rate(cfg, scope("job", "endpoint"))),
+        Recording(ERROR_RATIO, q.error_ratio(cfg, scope("job"))),
+        Recording(f"job:http_request_duration_seconds:{_quantile_name(quantile)}_{WINDOW}",
+                  q.latency_quantile(cfg, quantile, scope("job"))),
         Recording(f"job_endpoint:http_request_duration_seconds:p50_{WINDOW}",
-                  latency_quantile(cfg, 0.5, "job, endpoint")),
-        Recording(f"job_endpoint:http_request_duration_seconds:{_quantile_name(q)}_{WINDOW}",
-                  latency_quantile(cfg, q, "job, endpoint")),
+                  q.latency_quantile(cfg, 0.5, scope("job", "endpoint"))),
+        Recording(f"job_endpoint:http_request_duration_seconds:{_quantile_name(quantile)}_{WINDOW}",
+                  q.latency_quantile(cfg, quantile, scope("job", "endpoint"))),
     )
 
 

@@ -75,13 +75,12 @@ class Alert:
     severity: str
     summary: str
     description: str
-    runbook: str
-    """What to look at first: written into prometheus/runbooks.md, linked by ``runbook_url``."""
     for_: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
     """Static labels besides ``severity`` (they tell apart rules sharing one alert name)."""
     annotations: Mapping[str, str] = field(default_factory=dict)
-    """Extra annotations; ``runbook_url`` is added by :func:`with_runbooks`, never by hand."""
+    """Extra annotations; ``runbook``/``runbook_url`` are added by :func:`with_runbooks`, never by hand: the
+    runbook is its observable's (``dashboards.observables``)."""
 
     def all_labels(self) -> dict[str, str]:
         return {"severity": self.severity, **self.labels}
@@ -182,13 +181,23 @@ def runbook_anchor(alert: str) -> str:
     return alert.lower()
 
 
-def with_runbooks(files: Iterable[RuleFile], base_url: str) -> tuple[RuleFile, ...]:
-    """Every alert gets ``runbook_url`` = base URL + its anchor (kubernetes-mixin's one pass over all rules)."""
+@dataclass(frozen=True)
+class RunbookRef:
+    """Where an alert's runbook lives, and its first lines (carried by the alert, useful offline)."""
+
+    url: str
+    first_lines: str
+
+
+def with_runbooks(files: Iterable[RuleFile], runbooks: Mapping[str, RunbookRef]) -> tuple[RuleFile, ...]:
+    """Every alert gets ``runbook_url`` and a ``runbook`` annotation (kubernetes-mixin's one pass over all rules);
+    an alert without a runbook is left without, for the rule check to name."""
 
     def link(rule: Rule) -> Rule:
-        if not isinstance(rule, Alert):
+        ref = runbooks.get(rule.name) if isinstance(rule, Alert) else None
+        if ref is None:
             return rule
-        annotations = {**rule.annotations, "runbook_url": f"{base_url}#{runbook_anchor(rule.name)}"}
+        annotations = {**rule.annotations, "runbook": ref.first_lines, "runbook_url": ref.url}
         return dataclasses.replace(rule, annotations=annotations)
 
     return tuple(

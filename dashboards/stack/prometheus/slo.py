@@ -123,7 +123,6 @@ class SloSpec:
     sli: Sli
     bad_events: str
     """What a bad event is, for humans: "requests answered with a 5xx"."""
-    runbook: str
     period: timedelta = REFERENCE_PERIOD
 
     def __post_init__(self) -> None:
@@ -192,9 +191,13 @@ def alerts(spec: SloSpec, windows: Sequence[ScaledWindow], min_requests: int) ->
                 f"{percent(spec.objective)} over {days:g}d allows {percent(spec.budget)}: at this rate "
                 f"{spent} of the budget is gone in {long}."
             ),
-            runbook=spec.runbook,
         ))
     return out
+
+
+def slo_alert_names(cfg: Config, name: str) -> tuple[str, ...]:
+    """The alert(s) of the SLO called ``name``: what the panel showing that SLI references."""
+    return tuple(spec.alert for spec in slo_specs(cfg) if spec.name == name)
 
 
 def slo_specs(cfg: Config) -> tuple[SloSpec, ...]:
@@ -212,9 +215,6 @@ def slo_specs(cfg: Config) -> tuple[SloSpec, ...]:
             objective=cfg.slo.availability,
             sli=Sli(total=f"{requests}{{{base}}}", bad=f'{requests}{{{base},status_code=~"5.."}}'),
             bad_events="requests were answered with a 5xx",
-            runbook=("Which endpoints fail: the error-ratio panels of the fastapi-metrics dashboard, then the "
-                     "error logs of the application-logs dashboard (request_id links both). A database outage "
-                     "shows as 500 on /api and 503 on /health."),
             period=period,
         ),
         SloSpec(
@@ -223,8 +223,6 @@ def slo_specs(cfg: Config) -> tuple[SloSpec, ...]:
             objective=cfg.slo.latency_quantile,
             sli=Sli(total=f"{count}{{{base}}}", good=f'{bucket}{{{base},le="{floatToGoString(threshold)}"}}'),
             bad_events=f"requests took longer than {threshold:g} s",
-            runbook=("Which endpoints are slow: the per-endpoint latency panels of fastapi-metrics; then database "
-                     "statement time (db_query_duration_seconds) and requests in progress (saturation)."),
             period=period,
         ),
     )

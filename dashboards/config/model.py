@@ -1,17 +1,15 @@
-"""The one configuration object every dashboard, query and provisioning file reads.
+"""The one configuration object every dashboard, query, rule and stack file reads.
 
-Selectors, datasource uids, label values and SLO numbers live here and nowhere
-else (kubernetes-mixin style), so pointing the bundle at another job or
-datasource is a YAML override, not a search-and-replace.
+Selectors, datasource uids, label values, thresholds, SLO numbers and the
+feature switches live here and nowhere else (kubernetes-mixin style), so
+pointing the bundle at another service is a YAML override (``load``), not a
+search-and-replace. Field docstrings are the documentation of each key.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -24,8 +22,24 @@ class DsType(StrEnum):
     POSTGRES = "grafana-postgresql-datasource"
 
 
-class ConfigError(ValueError):
-    """A config file that cannot be applied; the message names the offending key."""
+@dataclass(frozen=True, slots=True)
+class Features:
+    """What the service has. A feature switched off leaves no panel, row, variable, rule, alert, promtool
+    case, scrape job, datasource or compose service behind: a service without it would show them empty."""
+
+    websocket: bool = True
+    """WebSocket endpoints instrumented with the ws_* metrics."""
+    audit: bool = True
+    """The audit trail (fastapi_lookout.audit): the audit-logs dashboard, the writer and chain panels and
+    alerts, the PostgreSQL audit datasource."""
+    auth: bool = True
+    """Bearer-token authentication counted in auth_attempts_total."""
+    rate_limit: bool = True
+    """Rate limits counted in rate_limit_hits_total."""
+    database: bool = True
+    """SQL statements timed by fastapi_lookout.db_timing (db_query_duration_seconds)."""
+    keycloak: bool = True
+    """Keycloak as the identity provider: its dashboard, scrape job, alerts, realm and compose service."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,8 +175,12 @@ class Prometheus:
 class Alerting:
     """Alert thresholds, SLO alerting and Alertmanager routing (dashboards/stack/prometheus/)."""
 
-    runbook_base_url: str = "https://github.com/example-org/fastapi-observability-bundle/blob/main/prometheus/runbooks.md"
-    """Every alert's `runbook_url` is this plus `#<alertname in lower case>`."""
+    docs_base_url: str = ""
+    """Where the generated docs/ folder is browsable (e.g. your repository's `.../blob/main/docs`): each alert's
+    `runbook_url` is then `<docs_base_url>/runbooks.md#<alert>`. Empty: `runbook_url` opens the alert's panel in
+    Grafana (`grafana_url`), and the alert's `runbook` annotation carries the runbook's first lines."""
+    grafana_url: str = "http://localhost:3000"
+    """Grafana as the people who get the alerts reach it (links in alerts point here)."""
     target_down_for: str = "5m"
     error_ratio: float = 0.05
     """5xx share of the app's requests over 5 m that warns."""
@@ -192,9 +210,35 @@ class Alerting:
     ticket_webhook_url: str = "http://alert-webhook:8080/ticket"
     webhook_url_dir: str = ""
     """When set, receivers read their URL from `<dir>/pager` and `<dir>/ticket` (`url_file`, Alertmanager >= 0.26)."""
+    audit_unverified_rows_warning: int = 10_000
+    """Rows written to the hash chain but not yet verified that turn the panel orange (a verifier falling behind)."""
     group_wait: str = "30s"
     group_interval: str = "5m"
     repeat_interval: str = "4h"
+
+
+@dataclass(frozen=True, slots=True)
+class PanelThresholds:
+    """Colour steps of panels that have no alert of their own (those with one read `alerting`)."""
+
+    unhandled_exceptions_per_second: float = 0.001
+    http_client_error_status: int = 400
+    http_server_error_status: int = 500
+    keycloak_failed_logins_per_second_warning: float = 0.1
+    keycloak_failed_logins_per_second_critical: float = 1.0
+    keycloak_login_failure_ratio_warning: float = 0.1
+    keycloak_login_failure_ratio_critical: float = 0.3
+    keycloak_5xx_per_second: float = 0.01
+    keycloak_cpu_warning: float = 0.8
+    keycloak_cpu_critical: float = 0.9
+    keycloak_gc_overhead_warning: float = 0.05
+    keycloak_pool_blocking_ms_warning: float = 100.0
+    keycloak_pool_blocking_ms_critical: float = 1000.0
+    keycloak_cache_hit_ratio_warning: float = 0.8
+    """Below this the hit ratio turns orange..."""
+    keycloak_cache_hit_ratio_critical: float = 0.5
+    """...and below this red."""
+    log_errors_per_second: float = 0.1
 
 
 class _Derived(str):
@@ -208,6 +252,7 @@ yaml.SafeDumper.add_representer(_Derived, yaml.representer.SafeRepresenter.repre
 
 @dataclass(frozen=True, slots=True)
 class Config:
+    features: Features = field(default_factory=Features)
     datasources: Datasources = field(default_factory=Datasources)
     app_job: str = "fastapi-app"
     """Scrape job of the app; every app rule and panel selects it."""
@@ -227,6 +272,7 @@ class Config:
     stack: Stack = field(default_factory=Stack)
     prometheus: Prometheus = field(default_factory=Prometheus)
     alerting: Alerting = field(default_factory=Alerting)
+    panels: PanelThresholds = field(default_factory=PanelThresholds)
 
     def __post_init__(self) -> None:
         # Derived selectors follow their job through dataclasses.replace and YAML overrides;
@@ -236,48 +282,13 @@ class Config:
             if not current or isinstance(current, _Derived):
                 object.__setattr__(self, selector, _Derived(f'job="{job}"'))
 
+    def enabled(self, feature: str | None) -> bool:
+        """Whether a feature (a field name of ``Features``) is switched on; ``None`` means always."""
+        return feature is None or bool(getattr(self.features, feature))
+
     def datasource_uids(self) -> dict[str, str]:
         """Type of each provisioned datasource, keyed by uid (what panels may reference)."""
-        return {
-            self.datasources.prometheus: str(DsType.PROMETHEUS),
-            self.datasources.loki: str(DsType.LOKI),
-            self.datasources.postgres_audit: str(DsType.POSTGRES),
-        }
-
-
-def _merge(cls: type[Any], base: Any, data: Any, path: str) -> Any:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path or 'config'}: expected a mapping, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        where = f" in {path}" if path else ""
-        raise ConfigError(f"unknown config key(s){where}: {', '.join(unknown)}; known: {', '.join(sorted(fields))}")
-    changes: dict[str, Any] = {}
-    for key, value in data.items():
-        current = getattr(base, key)
-        key_path = f"{path}.{key}" if path else key
-        if dataclasses.is_dataclass(current):
-            changes[key] = _merge(type(current), current, value, key_path)
-        elif isinstance(current, float) and type(value) in (int, float):
-            changes[key] = float(value)
-        elif type(value) is type(current) or (isinstance(current, str) and type(value) is str):
-            changes[key] = value
-        else:
-            raise ConfigError(f"{key_path}: expected {type(current).__name__}, got {type(value).__name__}")
-    return dataclasses.replace(base, **changes)
-
-
-def load_config(path: Path | None = None) -> Config:
-    """Defaults from code, overridden by a YAML file; unknown keys are an error, not ignored."""
-    config = Config()
-    if path is None:
-        return config
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
-    try:
-        return _merge(Config, config, data, "")
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+        uids = {self.datasources.prometheus: str(DsType.PROMETHEUS), self.datasources.loki: str(DsType.LOKI)}
+        if self.features.audit:
+            uids[self.datasources.postgres_audit] = str(DsType.POSTGRES)
+        return uids
