@@ -207,9 +207,9 @@ async def test_migrate_builds_only_the_audit_tables_in_a_users_database(
     a second run that says it had nothing to do."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'theirs.db'}"
     assert await audit_cli.run(["--database-url", url, "migrate"]) == 0
-    assert capsys.readouterr().out == "audit schema at audit_0002 (was empty)\n"
+    assert capsys.readouterr().out == "audit schema at audit_0003 (was empty)\n"
     assert await audit_cli.run(["migrate"], env={"DATABASE_URL": url}) == 0
-    assert capsys.readouterr().out == "audit schema at audit_0002\n"
+    assert capsys.readouterr().out == "audit schema at audit_0003\n"
     engine = create_engine(url)
     try:
         async with engine.connect() as conn:
