@@ -38,9 +38,8 @@ from fastapi_lookout.audit.chain import ChainWalk, Hasher
 from fastapi_lookout.audit.engine import create_engine
 from fastapi_lookout.audit.process import AuditProcessWriter
 from fastapi_lookout.audit.process_child import Acknowledgements
-from fastapi_lookout.audit.spool import decode_row
 from fastapi_lookout.redaction import REDACTED
-from tests.test_audit_faults import DownDatabase, down_db  # noqa: F401 - fixture
+from tests.test_audit_faults import DownDatabase, down_db, spooled_request_ids  # noqa: F401 - fixture
 from tests.test_audit_writer import (  # noqa: F401 - the URL fixtures and `engine` are fixtures
     TEST_WRITER_OPTIONS,
     Metrics,
@@ -321,7 +320,7 @@ async def test_stop_with_the_database_down_spools_in_the_child_and_a_new_writer_
     assert all(writer.enqueue(e) for e in sent)
     await writer.stop()
     assert writer.pending == 0 and queue_gauge() == 0
-    assert [decode_row(ln)["request_id"] for ln in spool.read_bytes().splitlines()] == [e.request_id for e in sent]
+    assert spooled_request_ids(spool) == [e.request_id for e in sent]
     assert metrics.delta()["spooled"] == 10 and metrics.delta()["dropped"] == 0
     assert not writer.enqueue(event(11))  # stopped: refused and counted
 
@@ -352,7 +351,7 @@ async def test_a_frozen_child_is_killed_at_the_stop_bound_and_the_app_spools_its
         await writer.stop()
     assert time.monotonic() - began < 0.2 + 2 * audit_process.CANCEL_GRACE_SECONDS + 0.5 + 2
     assert any(entry["event"] == "audit_writer_process_unresponsive" for entry in logs)
-    assert [decode_row(ln)["request_id"] for ln in spool.read_bytes().splitlines()] == [e.request_id for e in sent]
+    assert spooled_request_ids(spool) == [e.request_id for e in sent]
     assert metrics.delta()["spooled"] == 8 and writer.pending == 0
 
 

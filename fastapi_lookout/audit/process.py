@@ -52,7 +52,9 @@ Shutdown
     timeout and the child exits. If the child cannot finish (it died, or hung
     past ``shutdown_timeout_seconds`` + ``STOP_MARGIN_SECONDS``), it is killed
     and the app spools the unsettled rows itself (with ``spool_path=None``
-    they are counted as dropped and logged). The child ignores SIGINT and
+    they are counted as dropped and logged), bound to the database the child
+    found (``spool_bound``, sent with its acknowledgements), else to the URL's
+    location. The child ignores SIGINT and
     SIGTERM: a Ctrl-C sent to the whole process group stops the app, which
     stops the child in order.
 """
@@ -78,6 +80,7 @@ import structlog
 from fastapi_lookout.audit.event import FIELD_NAMES, AuditEvent, event_from_values, event_values
 from fastapi_lookout.audit.rows import EncodedJSON, encode_request_data, normalise_row
 from fastapi_lookout.audit.spool import Spool
+from fastapi_lookout.audit.target import Target, location_of
 from fastapi_lookout.audit.writer import CANCEL_GRACE_SECONDS, DropWarnings, WriterMetrics, log_task_crash, save_rows
 from fastapi_lookout.metrics import AUDIT_QUEUE
 
@@ -181,6 +184,7 @@ class AuditProcessWriter:
         self._retry_max = retry_max_seconds
         self._shutdown_timeout = shutdown_timeout_seconds
         self._spool = Spool(spool_path) if spool_path else None
+        self._location = Target(location_of(database_url))
         self._metrics = WriterMetrics()
         self._drops = DropWarnings(self._metrics, queue_max_size)
 
@@ -205,6 +209,11 @@ class AuditProcessWriter:
     def pending(self) -> int:
         """Rows accepted but not yet settled by the writer process (committed, rejected or spooled)."""
         return len(self._buffer) + self._total - self._settled
+
+    @property
+    def foreign_spool_rows(self) -> int:
+        """Rows spooled for other databases, kept beside the spool for a reviewer (as the child found at start)."""
+        return self._metrics.foreign_spool_rows
 
     def enqueue(self, event: AuditEvent) -> bool:
         """Hand one row to the writer process; False (counted, never raised) when it is refused."""
@@ -399,5 +408,5 @@ class AuditProcessWriter:
             except Exception as exc:  # as the child's enqueue would have: counted, logged, not fatal
                 self._metrics.dropped(1)
                 log.error("audit_event_invalid", request_id=values[_REQUEST_ID], error_type=type(exc).__name__)
-        await save_rows(self._spool, rows, self._metrics,
+        await save_rows(self._spool, rows, self._metrics.spool_target or self._location, self._metrics,
                         reason_without_spool="writer process failed and no spool_path")

@@ -24,6 +24,7 @@ import structlog
 from fastapi_lookout.audit.engine import create_engine
 from fastapi_lookout.audit.event import event_from_values
 from fastapi_lookout.audit.process import ACK, CONFIG, ROWS, STOP, frame, read_frame
+from fastapi_lookout.audit.target import Target
 from fastapi_lookout.audit.writer import AuditWriter, WriterMetrics
 from fastapi_lookout.logging import configure_logging
 from fastapi_lookout.logging import flush as flush_logs
@@ -70,6 +71,12 @@ class Acknowledgements(WriterMetrics):
 
     def spooled(self, rows: int) -> None:
         self._record("spooled", rows)
+
+    def spool_bound(self, target: Target) -> None:
+        self._record("spool_bound", target)
+
+    def spool_foreign(self, rows: int) -> None:
+        self._record("spool_foreign", rows)
 
     def _record(self, name: str, *args: Any) -> None:
         self._calls.append((name, args))
