@@ -54,9 +54,12 @@ Shutdown
     and the app spools the unsettled rows itself (with ``spool_path=None``
     they are counted as dropped and logged), bound to the database the child
     found (``spool_bound``, sent with its acknowledgements), else to the URL's
-    location. The child ignores SIGINT and
-    SIGTERM: a Ctrl-C sent to the whole process group stops the app, which
-    stops the child in order.
+    location. Once ``stop()`` has begun no child is started again: a child
+    that dies during shutdown leaves its unsettled rows to be spooled here.
+
+    The child cannot be killed by SIGINT or SIGTERM, from its first instruction
+    on (``process_spawn``): a Ctrl-C or a systemd stop that signals every process
+    of the service stops the app, which stops the child in order.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ import os
 import pickle
 import socket
 import struct
+import subprocess
 import sys
 from collections import deque
 from collections.abc import Sequence
@@ -78,6 +82,7 @@ from typing import Any, Final
 import structlog
 
 from fastapi_lookout.audit.event import FIELD_NAMES, AuditEvent, event_from_values, event_values
+from fastapi_lookout.audit.process_spawn import spawn_shielded, wait_exit
 from fastapi_lookout.audit.rows import EncodedJSON, encode_request_data, normalise_row
 from fastapi_lookout.audit.spool import Spool
 from fastapi_lookout.audit.target import Target, location_of
@@ -196,7 +201,7 @@ class AuditProcessWriter:
         self._flush_scheduled = False
         self._closed = False
         self._stream: asyncio.StreamWriter | None = None
-        self._process: asyncio.subprocess.Process | None = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping: asyncio.Future[None] | None = None
         self._stop_requested = False
@@ -324,8 +329,10 @@ class AuditProcessWriter:
                 if stream is not None:
                     stream.close()
                 assert self._process is not None
-                code = await self._process.wait()
-                if self._stop_requested:
+                code = await wait_exit(self._process)
+                if self._stop_requested:  # shutting down: never a new child; stop() spools what is unsettled
+                    if code != 0:
+                        log.error("audit_writer_process_exited", exit_code=code, pending=self.pending, action="spool")
                     return
                 log.error("audit_writer_process_exited", exit_code=code, pending=self.pending, action="restart")
             if self._stop_requested:
@@ -343,9 +350,9 @@ class AuditProcessWriter:
         env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}  # its metrics travel here
         env["PYTHONPATH"] = os.pathsep.join(filter(None, (_APP_ROOT, env.get("PYTHONPATH"))))
         try:
-            self._process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "fastapi_lookout.audit.process_child", str(theirs.fileno()),
-                pass_fds=(theirs.fileno(),), env=env, stdin=asyncio.subprocess.DEVNULL,
+            self._process = spawn_shielded(
+                (sys.executable, "-m", "fastapi_lookout.audit.process_child", str(theirs.fileno())),
+                pass_fds=(theirs.fileno(),), env=env,
             )
         except BaseException:
             ours.close()
