@@ -39,8 +39,10 @@ from fastapi_lookout.audit.chain import ChainWalk, Hasher
 from fastapi_lookout.audit.engine import create_engine
 from fastapi_lookout.audit.process import AuditProcessWriter
 from fastapi_lookout.audit.process_child import Acknowledgements
+from fastapi_lookout.audit.spool import survey
+from fastapi_lookout.audit.target import read_target
 from fastapi_lookout.redaction import REDACTED
-from tests.test_audit_faults import DownDatabase, down_db, spooled_request_ids  # noqa: F401 - fixture
+from tests.test_audit_faults import DownDatabase, down_db, rename_table, spooled_request_ids  # noqa: F401 - fixture
 from tests.test_audit_writer import (  # noqa: F401 - the URL fixtures and `engine` are fixtures
     TEST_WRITER_OPTIONS,
     Metrics,
@@ -354,6 +356,30 @@ async def test_a_frozen_child_is_killed_at_the_stop_bound_and_the_app_spools_its
     assert any(entry["event"] == "audit_writer_process_unresponsive" for entry in logs)
     assert spooled_request_ids(spool) == [e.request_id for e in sent]
     assert metrics.delta()["spooled"] == 8 and writer.pending == 0
+
+
+async def test_rows_the_app_spools_for_a_dead_child_are_bound_to_the_database_the_child_found(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child reads which database it writes into; the app, spooling for it, binds the rows to that."""
+    monkeypatch.setattr(audit_process, "STOP_MARGIN_SECONDS", 0.5)
+    await upgrade_async(sqlite_url)
+    engine = create_engine(sqlite_url)
+    try:
+        await rename_table(engine, "user_actions", "user_actions_away")  # reachable, but no insert succeeds
+        spool = tmp_path / "spool.jsonl"
+        metrics = Metrics()
+        writer = process_writer(sqlite_url, spool_path=spool, shutdown_timeout_seconds=0.2)
+        await writer.start()
+        sent = [event(i) for i in range(4)]
+        assert all(writer.enqueue(e) for e in sent)
+        await wait_until(lambda: metrics.delta()["failures"] >= 1, what="an insert failing")
+        os.kill(child_pid(writer), signal.SIGSTOP)
+        await writer.stop()
+        assert metrics.delta()["spooled"] == 4 and spooled_request_ids(spool) == [e.request_id for e in sent]
+        assert survey(spool).rows == [(await read_target(engine), 4)]
+    finally:
+        await engine.dispose()
 
 
 def test_a_child_whose_app_dies_writes_every_row_it_was_sent(sqlite_url: str, tmp_path: Path) -> None:

@@ -222,3 +222,16 @@ def test_the_target_of_a_url_never_carries_its_credentials() -> None:
     assert location_of("postgresql+asyncpg://app:s3cret@db.internal/audit") == "postgresql://db.internal:5432/audit"
     described = Target(location_of("postgresql+asyncpg://app:s3cret@db:6543/audit")).describe()
     assert "s3cret" not in described and "db:6543/audit" in described
+
+
+def test_rows_of_a_reviewers_replay_that_died_are_still_reported_where_they_wait(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool.jsonl")
+    elsewhere = Target("sqlite:///elsewhere.db")
+    spool.append([spool_row("r-0"), spool_row("r-1")], elsewhere)
+    [claimed] = spool.claim()
+    spool.set_aside(claimed.read(10))
+    spool.finish(claimed)
+    [reviewers_claim] = Spool(spool.foreign_path(elsewhere)).claim()
+    reviewers_claim.close()  # the replay command died: its claim stays on disk, unlocked
+    [waiting] = spool.foreign()
+    assert waiting.path == reviewers_claim.path and waiting.rows == [(elsewhere, 2)]

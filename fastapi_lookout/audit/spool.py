@@ -277,13 +277,12 @@ class Spool:
         return path
 
     def foreign(self) -> list[Segments]:
-        """The set-aside files beside this spool (not those a reviewer's replay has claimed), surveyed."""
+        """The set-aside files beside this spool, surveyed; also one a reviewer's replay has claimed
+        (``.foreign-<key>.replay-<random>``): if that replay died, it is where the rows now wait."""
         if not self.path.parent.is_dir():
             return []
         found = []
         for path in sorted(self.path.parent.glob(f"{self.path.name}.foreign-*")):
-            if ".replay-" in path.name[len(self.path.name):]:
-                continue
             try:
                 found.append(survey(path))
             except FileNotFoundError:  # replayed by a reviewer meanwhile

@@ -9,7 +9,11 @@ this database, bad rows isolated) and deletes the file once every row is in.
 Rows bound to another database than the one named, or to none (spooled
 before spools named their database), are replayed only when the reviewer says
 so (``into_other_database``). What the database would not take within
-``timeout`` stays in the file, as it would at a writer's shutdown.
+``timeout`` stays in the file, as it would at a writer's shutdown; the batch
+in flight at that moment goes back bound to the database named, as the
+reviewer decided. If the command itself dies, its claim
+(``<file>.replay-<random>``) stays beside the file, is reported by the
+service's next start, and is replayed by naming it.
 """
 
 from __future__ import annotations
