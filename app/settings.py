@@ -12,8 +12,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+from fastapi_lookout.audit.spool import default_spool_path
 
 VAR_DIR = Path("var")
 
@@ -62,9 +65,11 @@ class Settings(BaseSettings):
     audit_shutdown_timeout_seconds: float = Field(
         10.0, gt=0, description="How long shutdown keeps retrying the database before spooling to disk."
     )
-    audit_spool_path: str = Field(
-        str(VAR_DIR / "audit-spool.jsonl"),
-        description="Rows the database could not take by shutdown are kept here and replayed at start.",
+    audit_spool_path: str | None = Field(
+        None,
+        description="Rows the database could not take by shutdown are kept here, bound to that database, and "
+        "replayed at a start connected to it only. Default: `audit-spool-<APP_NAME>-<hash of the database "
+        "location>.jsonl` beside a SQLite database, else in `var/`.",
     )
     audit_request_data_max_bytes: int = Field(4096, ge=0, description="Cap of the redacted `request_data` JSON.")
     audit_hmac_key: SecretStr | None = Field(
@@ -114,6 +119,14 @@ class Settings(BaseSettings):
     ws_messages_per_minute: int = Field(60, ge=1, description="WebSocket messages per connection per minute.")
     ws_max_message_bytes: int = Field(16 * 1024, ge=1, description="Larger WebSocket frames are refused.")
 
+    @model_validator(mode="after")
+    def _spool_beside_the_data(self) -> Settings:
+        """One spool per service and database by default, where the service keeps its data."""
+        if self.audit_spool_path is None:
+            self.audit_spool_path = str(default_spool_path(data_directory(self.database_url), self.app_name,
+                                                           self.database_url))
+        return self
+
     @field_validator("audit_hmac_key", mode="before")
     @classmethod
     def _empty_key_is_no_key(cls, value: object) -> object:
@@ -121,6 +134,15 @@ class Settings(BaseSettings):
 
     def audit_key(self) -> str | None:
         return self.audit_hmac_key.get_secret_value() if self.audit_hmac_key else None
+
+
+def data_directory(database_url: str) -> Path:
+    """A SQLite database's directory; ``var/`` for a server database (or SQLite in memory)."""
+    url = make_url(database_url)
+    database = url.database or ""
+    if url.get_backend_name() == "sqlite" and database not in ("", ":memory:") and not database.startswith("file:"):
+        return Path(database).parent
+    return VAR_DIR
 
 
 @lru_cache(maxsize=1)

@@ -149,6 +149,12 @@ AUDIT_LAST_WRITE = Gauge(
     "Unix time of the last successful audit batch.",
     multiprocess_mode="max",
 )
+AUDIT_SPOOL_FOREIGN_ROWS = Gauge(
+    "audit_spool_foreign_rows",
+    "Spooled audit rows bound to another database, set aside beside the spool as found at start: never replayed "
+    "here; a reviewer replays them (fastapi-lookout-audit replay).",
+    multiprocess_mode="livemax",
+)
 
 # --- audit hash chain (fastapi_lookout/audit/chain.py) -----------------------------------
 # Chain gauges combine workers with livemax: every worker sees the same database.

@@ -12,6 +12,7 @@ import argparse
 import csv
 import subprocess
 import sys
+import threading
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +35,7 @@ from tests.test_audit_writer import (  # noqa: F401 - the URL fixtures and `engi
     event,
     postgres_url,
     sqlite_url,
+    wait_until,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -180,9 +182,14 @@ def test_times_are_iso_or_relative_and_utc() -> None:
 
 async def test_unreachable_database_exits_2_with_the_reason(tmp_path: Path,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    before = set(threading.enumerate())
     code = await audit_cli.run(["--database-url", f"sqlite:///{tmp_path / 'missing' / 'db.sqlite'}", "verify"])
     assert code == 2
     assert capsys.readouterr().err.startswith("error: OperationalError")
+    # After a failed connect aiosqlite stops its thread without awaiting it; if this test's loop closed first,
+    # the thread's report would fail ("Event loop is closed") and surface as a warning in a later test.
+    await wait_until(lambda: not [t for t in threading.enumerate() if t not in before
+                                  and t.name.endswith("(_connection_worker_thread)")], what="aiosqlite's thread")
 
 
 def test_script_verifies_with_database_url_from_the_environment(tmp_path: Path) -> None:
@@ -207,9 +214,9 @@ async def test_migrate_builds_only_the_audit_tables_in_a_users_database(
     a second run that says it had nothing to do."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'theirs.db'}"
     assert await audit_cli.run(["--database-url", url, "migrate"]) == 0
-    assert capsys.readouterr().out == "audit schema at audit_0002 (was empty)\n"
+    assert capsys.readouterr().out == "audit schema at audit_0003 (was empty)\n"
     assert await audit_cli.run(["migrate"], env={"DATABASE_URL": url}) == 0
-    assert capsys.readouterr().out == "audit schema at audit_0002\n"
+    assert capsys.readouterr().out == "audit schema at audit_0003\n"
     engine = create_engine(url)
     try:
         async with engine.connect() as conn:

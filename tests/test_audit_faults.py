@@ -33,7 +33,8 @@ from fastapi_lookout.audit import db_errors
 from fastapi_lookout.audit.db_errors import is_row_error
 from fastapi_lookout.audit.engine import create_engine
 from fastapi_lookout.audit.schema import user_actions
-from fastapi_lookout.audit.spool import COLUMNS, Row, Spool, decode_row, encode_row
+from fastapi_lookout.audit.spool import COLUMNS, Row, Spool, decode_row, encode_row, header_line, parse_header
+from fastapi_lookout.audit.target import Target
 from fastapi_lookout.audit.writer import AuditWriter
 from tests.support.postgres import PostgresServer
 from tests.test_audit_writer import (  # noqa: F401 - the URL fixtures and `engine` are fixtures
@@ -82,12 +83,21 @@ async def down_db(tmp_path: Path) -> AsyncIterator[DownDatabase]:
     await eng.dispose()
 
 
+async def rename_table(engine: AsyncEngine, name: str, to: str) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(sa.text(f"ALTER TABLE {name} RENAME TO {to}"))
+
+
 def spooled_request_ids(path: Path) -> list[str]:
-    return [decode_row(line)["request_id"] for line in path.read_bytes().splitlines() if line.strip()]
+    return [decode_row(line)["request_id"] for line in path.read_bytes().splitlines()
+            if line.strip() and not parse_header(line)[0]]
 
 
 def leftover_replay_files(path: Path) -> list[Path]:
     return sorted(path.parent.glob(f"{path.name}.replay-*"))
+
+
+SOMEWHERE = Target("sqlite:///somewhere.db", {"path": "/somewhere.db", "inode": "1", "chain_id": "c" * 32})
 
 
 def spool_row(request_id: str) -> Row:
@@ -278,6 +288,9 @@ async def test_stop_during_a_replay_keeps_every_unwritten_row_exactly_once(
         first.enqueue(e)
     await first.stop()  # never started, database down: all ten spooled
 
+    # The database answers (the writer identifies it) but its table is gone: every insert of the replay fails.
+    await down_db.bring_up()
+    await rename_table(down_db.engine, "user_actions", "user_actions_away")
     metrics = Metrics()
     second = writer_for(
         down_db.engine, spool_path=spool, batch_size=4, shutdown_timeout_seconds=0.3, retry_max_seconds=0.05
@@ -293,7 +306,7 @@ async def test_stop_during_a_replay_keeps_every_unwritten_row_exactly_once(
     assert leftover_replay_files(spool) == []
     assert metrics.delta()["spooled"] == 13  # 4 in flight + 6 never read + 3 queued
 
-    await down_db.bring_up()
+    await rename_table(down_db.engine, "user_actions_away", "user_actions")
     third = writer_for(down_db.engine, spool_path=spool)
     await third.start()
     await wait_until(lambda: not spool.exists() and third.pending == 0, what="the replay")
@@ -326,13 +339,15 @@ async def test_a_hung_insert_is_cancelled_at_the_deadline_and_its_rows_spooled(
 def test_spool_claims_are_exclusive_and_abandoned_replays_are_adopted(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "s.jsonl")
     assert spool.claim() == []
-    spool.append([spool_row("a"), spool_row("b")])
+    spool.append([spool_row("a"), spool_row("b")], SOMEWHERE)
     [mine] = spool.claim()
     assert spool.claim() == []  # another process (or writer) finds it locked
     mine.close()  # the claimer died mid-replay: its lock is gone, the file is not
     [adopted] = spool.claim()
     assert adopted.path == mine.path
-    rows, bad, _ = adopted.read(10)
+    chunk = adopted.read(10)
+    rows, bad = chunk.rows()
+    assert chunk.target == SOMEWHERE
     assert ([r["request_id"] for r in rows], bad) == (["a", "b"], 0)
     spool.finish(adopted)
     assert list(tmp_path.iterdir()) == []
@@ -340,12 +355,18 @@ def test_spool_claims_are_exclusive_and_abandoned_replays_are_adopted(tmp_path: 
 
 def test_a_torn_last_line_costs_only_itself(tmp_path: Path) -> None:
     path = tmp_path / "s.jsonl"
-    path.write_bytes(encode_row(spool_row("a")) + b'{"timestamp": "2025-01-')  # writer died mid-line
+    torn = b'{"timestamp": "2025-01-'  # a writer died mid-line
+    path.write_bytes(header_line(SOMEWHERE) + encode_row(spool_row("a")) + torn)
     spool = Spool(path)
-    spool.append([spool_row("b")])
+    spool.append([spool_row("b")], SOMEWHERE)
     [claimed] = spool.claim()
-    rows, bad, _ = claimed.read(10)
-    assert ([r["request_id"] for r in rows], bad) == (["a", "b"], 1)
+    found, malformed = [], 0
+    while (chunk := claimed.read(10)).lines:
+        rows, bad = chunk.rows()
+        found += [r["request_id"] for r in rows]
+        malformed += bad
+        claimed.advance(chunk)
+    assert (found, malformed) == (["a", "b"], 1)
     claimed.close()
 
 

@@ -16,6 +16,7 @@ import contextlib
 import enum
 import os
 import pickle
+import random
 import signal
 import subprocess
 import sys
@@ -38,9 +39,10 @@ from fastapi_lookout.audit.chain import ChainWalk, Hasher
 from fastapi_lookout.audit.engine import create_engine
 from fastapi_lookout.audit.process import AuditProcessWriter
 from fastapi_lookout.audit.process_child import Acknowledgements
-from fastapi_lookout.audit.spool import decode_row
+from fastapi_lookout.audit.spool import survey
+from fastapi_lookout.audit.target import read_target
 from fastapi_lookout.redaction import REDACTED
-from tests.test_audit_faults import DownDatabase, down_db  # noqa: F401 - fixture
+from tests.test_audit_faults import DownDatabase, down_db, rename_table, spooled_request_ids  # noqa: F401 - fixture
 from tests.test_audit_writer import (  # noqa: F401 - the URL fixtures and `engine` are fixtures
     TEST_WRITER_OPTIONS,
     Metrics,
@@ -321,7 +323,7 @@ async def test_stop_with_the_database_down_spools_in_the_child_and_a_new_writer_
     assert all(writer.enqueue(e) for e in sent)
     await writer.stop()
     assert writer.pending == 0 and queue_gauge() == 0
-    assert [decode_row(ln)["request_id"] for ln in spool.read_bytes().splitlines()] == [e.request_id for e in sent]
+    assert spooled_request_ids(spool) == [e.request_id for e in sent]
     assert metrics.delta()["spooled"] == 10 and metrics.delta()["dropped"] == 0
     assert not writer.enqueue(event(11))  # stopped: refused and counted
 
@@ -352,8 +354,32 @@ async def test_a_frozen_child_is_killed_at_the_stop_bound_and_the_app_spools_its
         await writer.stop()
     assert time.monotonic() - began < 0.2 + 2 * audit_process.CANCEL_GRACE_SECONDS + 0.5 + 2
     assert any(entry["event"] == "audit_writer_process_unresponsive" for entry in logs)
-    assert [decode_row(ln)["request_id"] for ln in spool.read_bytes().splitlines()] == [e.request_id for e in sent]
+    assert spooled_request_ids(spool) == [e.request_id for e in sent]
     assert metrics.delta()["spooled"] == 8 and writer.pending == 0
+
+
+async def test_rows_the_app_spools_for_a_dead_child_are_bound_to_the_database_the_child_found(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child reads which database it writes into; the app, spooling for it, binds the rows to that."""
+    monkeypatch.setattr(audit_process, "STOP_MARGIN_SECONDS", 0.5)
+    await upgrade_async(sqlite_url)
+    engine = create_engine(sqlite_url)
+    try:
+        await rename_table(engine, "user_actions", "user_actions_away")  # reachable, but no insert succeeds
+        spool = tmp_path / "spool.jsonl"
+        metrics = Metrics()
+        writer = process_writer(sqlite_url, spool_path=spool, shutdown_timeout_seconds=0.2)
+        await writer.start()
+        sent = [event(i) for i in range(4)]
+        assert all(writer.enqueue(e) for e in sent)
+        await wait_until(lambda: metrics.delta()["failures"] >= 1, what="an insert failing")
+        os.kill(child_pid(writer), signal.SIGSTOP)
+        await writer.stop()
+        assert metrics.delta()["spooled"] == 4 and spooled_request_ids(spool) == [e.request_id for e in sent]
+        assert survey(spool).rows == [(await read_target(engine), 4)]
+    finally:
+        await engine.dispose()
 
 
 def test_a_child_whose_app_dies_writes_every_row_it_was_sent(sqlite_url: str, tmp_path: Path) -> None:
@@ -407,3 +433,113 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+# --- signals to the whole process group --------------------------------------------------------
+GROUP_STOP_APP = """
+import asyncio, signal, sys, time
+sys.path.insert(0, {root!r})
+from fastapi_lookout.audit import AuditEvent
+from fastapi_lookout.audit.process import AuditProcessWriter
+
+async def main():
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # the app's own shutdown, as uvicorn's
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    writer = AuditProcessWriter({url!r}, queue_max_size=1000, batch_size=100, batch_timeout_seconds=0.05,
+                                retry_max_seconds=0.2, shutdown_timeout_seconds=5.0, spool_path={spool!r})
+    for i in range({rows}):
+        writer.enqueue(AuditEvent(timestamp=time.time(), action_type="a", resource="/r", outcome="success",
+                                  response_status=200, duration_ms=1.0, request_id=f"{prefix}-{{i}}"))
+    await writer.start()
+    while writer._process is None:
+        await asyncio.sleep(0)
+    print("child", writer._process.pid, flush=True)
+    await stop.wait()
+    await writer.stop()
+    print("stopped restarts", writer.restarts, "pending", writer.pending, flush=True)
+
+asyncio.run(main())
+"""
+_SIGTERM_BIT = 1 << (signal.SIGTERM - 1)
+
+
+def _ignores_sigterm(pid: int) -> bool:
+    """Whether the process has reached the point where it ignores SIGTERM itself (``process_child.main``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigIgn:"):
+            return bool(int(line.split()[1], 16) & _SIGTERM_BIT)
+    raise AssertionError("no SigIgn line")
+
+
+def test_a_signal_to_the_whole_group_while_the_writer_starts_loses_and_spools_nothing(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Ctrl-C or a systemd stop signals every process of the service, the writer included, at any point of
+    its start-up: the app stops it in order and every row reaches the database, which is up all along."""
+    asyncio.run(upgrade_async(postgres_url))
+    seed = random.randrange(1 << 30)
+    rng = random.Random(seed)
+    delays = [0.0, 0.0, 0.003, 0.03, *(rng.uniform(0.0, 1.2) for _ in range(3))]
+    spool = tmp_path / "spool.jsonl"
+    rows, landed_before_main = 40, 0
+    for n, delay in enumerate(delays):
+        signum = signal.SIGINT if n == 1 else signal.SIGTERM
+        prefix = f"group-{n}"
+        script = GROUP_STOP_APP.format(root=str(ROOT), url=postgres_url, spool=str(spool), rows=rows, prefix=prefix)
+        with subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, start_new_session=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as app:
+            try:
+                assert app.stdout is not None
+                first = app.stdout.readline()
+                assert first.startswith("child "), first + app.stdout.read()
+                time.sleep(delay)
+                landed_before_main += not _ignores_sigterm(int(first.split()[1]))
+                os.killpg(app.pid, signum)  # the app and its writer alike
+                output = first + app.stdout.read()
+                assert app.wait(60) == 0, output
+            finally:
+                if app.poll() is None:
+                    os.killpg(app.pid, signal.SIGKILL)
+        where = f"seed {seed}, run {n}, {signum.name} {delay * 1000:.0f} ms after the spawn:\n{output[-3000:]}"
+        assert "stopped restarts 0 pending 0" in output, where
+        assert "audit_writer_process_exited" not in output, where
+        assert not spool.exists() and not list(tmp_path.iterdir()), where  # nothing spooled
+        assert sorted(_stored_ids(postgres_url, prefix)) == sorted(f"{prefix}-{i}" for i in range(rows)), where
+    assert landed_before_main >= 2, "no signal reached a writer still starting up: the test proved nothing"
+
+
+def _stored_ids(url: str, prefix: str) -> list[str]:
+    async def read() -> list[str]:
+        engine = create_engine(url)
+        try:
+            return [r["request_id"] for r in await fetch_rows(engine) if r["request_id"].startswith(f"{prefix}-")]
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
+async def test_a_child_that_dies_once_stop_has_begun_is_not_restarted_and_the_app_spools_its_rows(
+    down_db: DownDatabase, tmp_path: Path
+) -> None:
+    spool = tmp_path / "spool.jsonl"
+    metrics = Metrics()
+    writer = process_writer(down_db.url, spool_path=spool, shutdown_timeout_seconds=3.0, retry_max_seconds=0.05)
+    await writer.start()
+    sent = [event(i) for i in range(6)]
+    assert all(writer.enqueue(e) for e in sent)
+    await wait_until(lambda: writer._process is not None and metrics.delta()["failures"] >= 1, what="a retry")
+    first = child_pid(writer)
+    with capture_logs() as logs:
+        stopping = asyncio.ensure_future(writer.stop())
+        await asyncio.sleep(0.3)  # the child is retrying within its 3 s shutdown timeout
+        os.kill(first, signal.SIGKILL)
+        began = time.monotonic()
+        await stopping
+    assert time.monotonic() - began < 1.5  # spooled at once, not at the stop bound
+    assert writer.restarts == 0 and child_pid(writer) == first
+    exits = [entry for entry in logs if entry["event"] == "audit_writer_process_exited"]
+    assert [(e["exit_code"], e["action"]) for e in exits] == [(-signal.SIGKILL, "spool")]
+    assert spooled_request_ids(spool) == [e.request_id for e in sent]
+    assert metrics.delta()["spooled"] == 6 and writer.pending == 0

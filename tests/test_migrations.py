@@ -39,7 +39,7 @@ from fastapi_lookout.audit.migrations import AUDIT, VERSION_TABLE
 
 REPO = Path(__file__).resolve().parent.parent
 HEAD = "0002"
-AUDIT_HEAD = "audit_0002"
+AUDIT_HEAD = "audit_0003"
 TABLES = {"authors", "user_actions", "audit_chain_head", "audit_checkpoints"}
 VERSION_TABLES = {"alembic_version", VERSION_TABLE}
 Schema = dict[str, dict[str, Any]]
@@ -256,11 +256,13 @@ def test_sync_driver_urls_map_to_the_async_drivers() -> None:
     assert async_url("postgresql+asyncpg://u:p%40ss@h/db").password == "p@ss"
 
 
-@pytest.mark.parametrize(("history", "head", "first"), [(AUDIT, AUDIT_HEAD, "audit_0001"), (SERVICE, HEAD, "0001")])
-def test_each_history_is_one_hand_written_chain(history: Any, head: str, first: str) -> None:
+@pytest.mark.parametrize(("history", "revisions"), [
+    (AUDIT, ["audit_0003", "audit_0002", "audit_0001"]), (SERVICE, [HEAD, "0001"])])
+def test_each_history_is_one_hand_written_chain(history: Any, revisions: list[str]) -> None:
     scripts = ScriptDirectory.from_config(history.config())
+    head = revisions[0]
     assert scripts.get_heads() == [head] == [history.head()]
-    assert [r.revision for r in scripts.walk_revisions()] == [head, first]
+    assert [r.revision for r in scripts.walk_revisions()] == revisions
     assert Path(scripts.get_revision(head).path).parent == history.script_location / "versions"
 
 
@@ -346,3 +348,21 @@ async def test_a_database_from_before_the_split_is_adopted_not_rebuilt(database_
     assert len(ddl) == 1 and f"CREATE TABLE {VERSION_TABLE}" in ddl[0], ddl
     assert await inspect_db(database_url, reflected_schema) == before
     assert await inspect_db(database_url, _versions_in) == (HEAD, AUDIT_HEAD)
+
+
+# --- 0003: the chain's id ---------------------------------------------------------------------
+async def test_the_chain_id_is_drawn_per_database_and_the_head_is_kept(database_url: str, tmp_path: Path) -> None:
+    """Upgrading from 0002 keeps the head's position; a second database draws another id (spools tell them apart)."""
+    await AUDIT.upgrade_async(database_url, "audit_0002")
+    await inspect_db(database_url, lambda c: (c.execute(sa.text(
+        "UPDATE audit_chain_head SET seq = 7, row_hash = :h").bindparams(h="ab" * 32)), c.commit()))
+    await AUDIT.upgrade_async(database_url)
+
+    def head(c: sa.Connection) -> Any:
+        return c.execute(sa.text("SELECT seq, row_hash, chain_id FROM audit_chain_head")).one()
+
+    seq, row_hash, chain_id = await inspect_db(database_url, head)
+    assert (seq, row_hash) == (7, "ab" * 32) and len(chain_id) == 32 and int(chain_id, 16) >= 0
+    other = f"sqlite+aiosqlite:///{tmp_path / 'other.db'}"
+    await AUDIT.upgrade_async(other)
+    assert (await inspect_db(other, head)).chain_id != chain_id

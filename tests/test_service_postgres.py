@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +25,8 @@ from fastapi_lookout.audit.engine import create_engine
 from fastapi_lookout.audit.verifier import Verification, verify_chain
 from tests.support.app_process import AppProcess
 from tests.support.traffic import drive, rid
+
+REPO = Path(__file__).resolve().parents[1]
 
 EXPECTED_OUTCOME = {
     200: "success", 201: "success", 204: "success",
@@ -309,6 +313,86 @@ def test_two_workers_add_up_on_one_scrape(postgres_server, postgres_db, tmp_path
     enqueued = sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
                    if s.name == "audit_events_enqueued_total")
     assert enqueued == n  # every 401 is an audit row; each worker wrote its count through to its file
+
+
+def writer_children(app: AppProcess) -> list[int]:
+    """The audit writer processes the service has started (children of any of its threads)."""
+    pids = []
+    for task in Path(f"/proc/{app.proc.pid}/task").iterdir():
+        pids += [int(p) for p in (task / "children").read_text().split()]
+    return pids
+
+
+def test_a_spool_of_another_database_is_kept_reported_and_moved_only_by_the_reviewer(
+    postgres_server, postgres_db, tmp_path
+):
+    """The observed contamination: one spool path (one directory), a second database. Its rows stay out of
+    the second database, which reports them (log, metric, /health); the reviewer's replay puts them back
+    where they belong and the chain there verifies."""
+    spool = tmp_path / "audit-spool.jsonl"
+    fast_stop = {"AUDIT_SHUTDOWN_TIMEOUT_SECONDS": "1", "AUDIT_RETRY_MAX_SECONDS": "0.2", **NO_RATE_LIMIT}
+    first = pg_app(postgres_server, postgres_db, tmp_path, **fast_stop).start()
+    with first.client() as client:
+        warm = [rid() for _ in range(5)]
+        for request_id in warm:
+            client.get("/api/authors", headers={"X-Correlation-ID": request_id})
+        wait_for(lambda: len(rows(postgres_server, postgres_db)) == len(warm), 10, "the warm-up rows")
+        postgres_server.stop()
+        try:
+            stranded = [rid() for _ in range(20)]
+            for request_id in stranded:
+                assert client.get("/api/authors", headers={"X-Correlation-ID": request_id}).status_code == 401
+            first.stop()  # the database is down: the rows are spooled, bound to it
+        finally:
+            postgres_server.start()
+    assert_graceful(first)
+    assert spool.exists()
+
+    other_db = f"{postgres_db}_other"
+    postgres_server.create_database(other_db)
+    (tmp_path / "other").mkdir()
+    second = AppProcess({"DATABASE_URL": postgres_server.url(other_db), "AUDIT_SPOOL_PATH": str(spool)},
+                        workdir=tmp_path / "other")
+    with second:
+        [report] = second.wait_for_lines(lambda ln: ln.get("message") == "audit_spool_foreign")
+        wait_for(lambda: scrape(second).get("audit_spool_foreign_rows") == 20, 10, "the gauge")
+        health = httpx.get(f"{second.base_url}/health", timeout=10).json()
+    assert health["status"] == "ok" and health["audit_spool_foreign_rows"] == 20
+    assert report["rows"] == 20 and f"'{postgres_db}'" in report["spooled_for"]
+    assert f"'{other_db}'" in report["database"] and report["level"] == "warning"
+    assert rows(postgres_server, other_db) == {}  # nothing of the first database's reached the second
+    assert not spool.exists()
+
+    audit = [sys.executable, str(REPO / "scripts" / "audit.py"), "--database-url", postgres_server.url(postgres_db)]
+    moved = subprocess.run([*audit, "replay", "--spool", report["path"]], capture_output=True, text=True, timeout=60)
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert set(rows(postgres_server, postgres_db)) == set(warm) | set(stranded)
+    checked = subprocess.run([*audit, "verify"], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0 and checked.stdout.startswith("OK: 25 rows verified"), checked.stdout
+    assert list(tmp_path.glob("audit-spool.jsonl*")) == []
+
+
+def test_a_signal_to_the_whole_service_as_it_starts_keeps_every_answered_requests_row(
+    postgres_server, postgres_db, tmp_path
+):
+    """systemd's KillMode=control-group (or Ctrl-C) signals the service and its writer process at once,
+    here while the writer may still be importing: it must not die, nor be restarted, nor spool anything."""
+    app = AppProcess({"DATABASE_URL": postgres_server.url(postgres_db), **NO_RATE_LIMIT}, workdir=tmp_path,
+                     new_session=True).start()
+    answered = []
+    with app.client() as client:
+        for _ in range(10):
+            request_id = rid()
+            if client.get("/api/authors", headers={"X-Correlation-ID": request_id}).status_code == 401:
+                answered.append(request_id)
+    children = writer_children(app)
+    app.stop(signal.SIGTERM, group=True)
+    assert_graceful(app)
+    assert len(children) == 1 and len(answered) == 10
+    lines = [ln.get("message") for ln in app.json_lines()]
+    assert "audit_writer_process_exited" not in lines and "audit_rows_spooled" not in lines
+    assert set(rows(postgres_server, postgres_db)) == set(answered)
+    assert not (tmp_path / "audit-spool.jsonl").exists()
 
 
 @pytest.fixture(autouse=True)

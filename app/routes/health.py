@@ -25,4 +25,6 @@ async def health(request: Request) -> JSONResponse:
     writer = getattr(request.app.state, "audit_writer", None)
     if writer is not None:
         body["audit_pending"] = writer.pending
+        # Rows spooled for another database, set aside at start: healthy, but waiting for a reviewer.
+        body["audit_spool_foreign_rows"] = writer.foreign_spool_rows
     return JSONResponse(body)

@@ -1,10 +1,12 @@
-"""The audit CLI (``fastapi-lookout-audit``): migrate, verify the hash chain, export rows, summarise, prune.
+"""The audit CLI (``fastapi-lookout-audit``): migrate, verify the hash chain, export rows, summarise, prune,
+replay a spool.
 
     fastapi-lookout-audit migrate
     fastapi-lookout-audit verify [--anchor SEQ:HASH]
     fastapi-lookout-audit export --since 7d --format csv --output audit.csv
     fastapi-lookout-audit summary --since 2025-01-01 --until 2025-02-01
     fastapi-lookout-audit prune --days 365
+    fastapi-lookout-audit replay --spool var/audit-spool-...jsonl.foreign-KEY [--dry-run] [--into-other-database]
 
 The database is ``--database-url``, else ``DATABASE_URL`` (the service's own
 setting; sync URLs such as ``postgresql://`` are mapped to the async
@@ -15,7 +17,8 @@ transactions), so a million rows take a page of memory, not a million.
 Results go to stdout, progress (every 10,000 rows) and errors to stderr.
 
 Exit status: 0 clean, 1 the chain is broken (``verify``), 2 could not run
-(bad arguments, database unreachable, not migrated).
+(bad arguments, database unreachable, not migrated; ``replay``: rows bound to
+another database without ``--into-other-database``, or rows left in the file).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from fastapi_lookout.audit import migrations
 from fastapi_lookout.audit.chain import Hasher
 from fastapi_lookout.audit.migrations.runner import async_url
 from fastapi_lookout.audit.schema import user_actions
+from fastapi_lookout.audit.spool_replay import plan_replay, replay_spool
 from fastapi_lookout.audit.verifier import ChainBroken, prune, verify_chain
 
 __all__ = ["ExportFilters", "Settings", "export_rows", "main", "parse_time", "summarise"]
@@ -296,6 +300,29 @@ async def _prune(args: argparse.Namespace, settings: Settings, engine: AsyncEngi
     return EXIT_OK
 
 
+async def _replay(args: argparse.Namespace, settings: Settings, engine: AsyncEngine) -> int:
+    path = Path(args.spool)
+    try:
+        plan = await plan_replay(engine, path)
+    except FileNotFoundError:
+        print(f"error: no spool file {path}", file=sys.stderr)
+        return EXIT_ERROR
+    print("\n".join(plan.describe()))
+    if plan.foreign_rows and not args.into_other_database:
+        print(f"error: {plan.foreign_rows} rows were spooled for another database (or none): replay them here "
+              "only if that is where they belong, with --into-other-database", file=sys.stderr)
+        return EXIT_ERROR
+    if args.dry_run:
+        return EXIT_OK
+    left = await replay_spool(engine, path, hmac_key=settings.audit_key(), batch_size=args.batch_size,
+                              timeout=args.timeout)
+    if left:
+        print(f"error: {left} rows could not be written by the timeout and are still in {path}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"replayed {plan.spool.total} rows and removed {path}; check the chain with `verify`")
+    return EXIT_OK
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="fastapi-lookout-audit",
                                   description="Migrate, verify, export, summarise and prune the audit trail.")
@@ -335,10 +362,20 @@ def parser() -> argparse.ArgumentParser:
     prune_cmd = sub.add_parser("prune", help="delete rows past retention, leaving a signed checkpoint")
     prune_cmd.add_argument("--days", type=int, help="default: AUDIT_RETENTION_DAYS")
     prune_cmd.add_argument("--chunk", type=int, default=10_000, help="rows per transaction and checkpoint")
+
+    replay = sub.add_parser("replay", help="commit a spool file's rows into this database (a reviewer's decision)")
+    replay.add_argument("--spool", required=True, help="the spool file, e.g. a set-aside <spool>.foreign-<key>")
+    replay.add_argument("--dry-run", action="store_true", help="only show what the file holds and for which database")
+    replay.add_argument("--into-other-database", action="store_true",
+                        help="also replay rows spooled for another database, or for none")
+    replay.add_argument("--batch-size", type=int, default=500)
+    replay.add_argument("--timeout", type=float, default=300.0,
+                        help="seconds to keep retrying the database; rows not written by then stay in the file")
     return top
 
 
-_COMMANDS = {"migrate": _migrate, "verify": _verify, "export": _export, "summary": _summary, "prune": _prune}
+_COMMANDS = {"migrate": _migrate, "verify": _verify, "export": _export, "summary": _summary, "prune": _prune,
+             "replay": _replay}
 
 
 async def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:

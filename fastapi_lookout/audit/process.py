@@ -52,9 +52,14 @@ Shutdown
     timeout and the child exits. If the child cannot finish (it died, or hung
     past ``shutdown_timeout_seconds`` + ``STOP_MARGIN_SECONDS``), it is killed
     and the app spools the unsettled rows itself (with ``spool_path=None``
-    they are counted as dropped and logged). The child ignores SIGINT and
-    SIGTERM: a Ctrl-C sent to the whole process group stops the app, which
-    stops the child in order.
+    they are counted as dropped and logged), bound to the database the child
+    found (``spool_bound``, sent with its acknowledgements), else to the URL's
+    location. Once ``stop()`` has begun no child is started again: a child
+    that dies during shutdown leaves its unsettled rows to be spooled here.
+
+    The child cannot be killed by SIGINT or SIGTERM, from its first instruction
+    on (``process_spawn``): a Ctrl-C or a systemd stop that signals every process
+    of the service stops the app, which stops the child in order.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ import os
 import pickle
 import socket
 import struct
+import subprocess
 import sys
 from collections import deque
 from collections.abc import Sequence
@@ -76,8 +82,10 @@ from typing import Any, Final
 import structlog
 
 from fastapi_lookout.audit.event import FIELD_NAMES, AuditEvent, event_from_values, event_values
+from fastapi_lookout.audit.process_spawn import spawn_shielded, wait_exit
 from fastapi_lookout.audit.rows import EncodedJSON, encode_request_data, normalise_row
 from fastapi_lookout.audit.spool import Spool
+from fastapi_lookout.audit.target import Target, location_of
 from fastapi_lookout.audit.writer import CANCEL_GRACE_SECONDS, DropWarnings, WriterMetrics, log_task_crash, save_rows
 from fastapi_lookout.metrics import AUDIT_QUEUE
 
@@ -181,6 +189,7 @@ class AuditProcessWriter:
         self._retry_max = retry_max_seconds
         self._shutdown_timeout = shutdown_timeout_seconds
         self._spool = Spool(spool_path) if spool_path else None
+        self._location = Target(location_of(database_url))
         self._metrics = WriterMetrics()
         self._drops = DropWarnings(self._metrics, queue_max_size)
 
@@ -192,7 +201,7 @@ class AuditProcessWriter:
         self._flush_scheduled = False
         self._closed = False
         self._stream: asyncio.StreamWriter | None = None
-        self._process: asyncio.subprocess.Process | None = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping: asyncio.Future[None] | None = None
         self._stop_requested = False
@@ -205,6 +214,11 @@ class AuditProcessWriter:
     def pending(self) -> int:
         """Rows accepted but not yet settled by the writer process (committed, rejected or spooled)."""
         return len(self._buffer) + self._total - self._settled
+
+    @property
+    def foreign_spool_rows(self) -> int:
+        """Rows spooled for other databases, kept beside the spool for a reviewer (as the child found at start)."""
+        return self._metrics.foreign_spool_rows
 
     def enqueue(self, event: AuditEvent) -> bool:
         """Hand one row to the writer process; False (counted, never raised) when it is refused."""
@@ -315,8 +329,10 @@ class AuditProcessWriter:
                 if stream is not None:
                     stream.close()
                 assert self._process is not None
-                code = await self._process.wait()
-                if self._stop_requested:
+                code = await wait_exit(self._process)
+                if self._stop_requested:  # shutting down: never a new child; stop() spools what is unsettled
+                    if code != 0:
+                        log.error("audit_writer_process_exited", exit_code=code, pending=self.pending, action="spool")
                     return
                 log.error("audit_writer_process_exited", exit_code=code, pending=self.pending, action="restart")
             if self._stop_requested:
@@ -334,9 +350,9 @@ class AuditProcessWriter:
         env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}  # its metrics travel here
         env["PYTHONPATH"] = os.pathsep.join(filter(None, (_APP_ROOT, env.get("PYTHONPATH"))))
         try:
-            self._process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "fastapi_lookout.audit.process_child", str(theirs.fileno()),
-                pass_fds=(theirs.fileno(),), env=env, stdin=asyncio.subprocess.DEVNULL,
+            self._process = spawn_shielded(
+                (sys.executable, "-m", "fastapi_lookout.audit.process_child", str(theirs.fileno())),
+                pass_fds=(theirs.fileno(),), env=env,
             )
         except BaseException:
             ours.close()
@@ -399,5 +415,5 @@ class AuditProcessWriter:
             except Exception as exc:  # as the child's enqueue would have: counted, logged, not fatal
                 self._metrics.dropped(1)
                 log.error("audit_event_invalid", request_id=values[_REQUEST_ID], error_type=type(exc).__name__)
-        await save_rows(self._spool, rows, self._metrics,
+        await save_rows(self._spool, rows, self._metrics.spool_target or self._location, self._metrics,
                         reason_without_spool="writer process failed and no spool_path")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import pickle
-import signal
 import socket
 import sys
 from collections import deque
@@ -24,6 +23,8 @@ import structlog
 from fastapi_lookout.audit.engine import create_engine
 from fastapi_lookout.audit.event import event_from_values
 from fastapi_lookout.audit.process import ACK, CONFIG, ROWS, STOP, frame, read_frame
+from fastapi_lookout.audit.process_spawn import unshield
+from fastapi_lookout.audit.target import Target
 from fastapi_lookout.audit.writer import AuditWriter, WriterMetrics
 from fastapi_lookout.logging import configure_logging
 from fastapi_lookout.logging import flush as flush_logs
@@ -70,6 +71,12 @@ class Acknowledgements(WriterMetrics):
 
     def spooled(self, rows: int) -> None:
         self._record("spooled", rows)
+
+    def spool_bound(self, target: Target) -> None:
+        self._record("spool_bound", target)
+
+    def spool_foreign(self, rows: int) -> None:
+        self._record("spool_foreign", rows)
 
     def _record(self, name: str, *args: Any) -> None:
         self._calls.append((name, args))
@@ -133,8 +140,9 @@ async def run(fd: int) -> None:
 
 def main() -> None:
     # The app stops this process in order (a stop frame); a signal to the whole process group must not.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # SIGINT and SIGTERM have been blocked since before exec (process_spawn): ignoring them now discards any
+    # that arrived during start-up, so the imports above could take as long as they like.
+    unshield()
     asyncio.run(run(int(sys.argv[1])))
 
 

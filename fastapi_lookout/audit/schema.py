@@ -6,7 +6,8 @@ SQL panels are checked against a PostgreSQL built by those migrations.
 
 The hash chain of ``user_actions`` (``seq``, ``prev_hash``, ``row_hash``; see
 ``chain.py``) is assigned by the audit writer inside each batch's
-transaction, under the one-row ``audit_chain_head`` lock. The chain columns
+transaction, under the one-row ``audit_chain_head`` lock; that row also keeps
+the chain's random ``chain_id``, which binds spooled rows to it (``target.py``). The chain columns
 are nullable on purpose: a row inserted by anything but the writer is stored,
 and then reported by ``verify`` as unchained, instead of being refused where
 nobody would see it. ``audit_checkpoints`` records what retention pruned,
@@ -65,6 +66,8 @@ audit_chain_head = sa.Table(
     sa.Column("id", sa.SmallInteger, primary_key=True, autoincrement=False),
     sa.Column("seq", _BIGINT, nullable=False),
     sa.Column("row_hash", sa.String(64), nullable=False),
+    sa.Column("chain_id", sa.String(32), nullable=False,
+              comment="random id of this chain, drawn by the migration: spools replay only into the chain they name"),
     sa.CheckConstraint("id = 1", name="ck_audit_chain_head_one_row"),
     comment="the last seq and row_hash written; writers lock this row to extend the chain",
 )

@@ -9,8 +9,10 @@ The service runs this writer in a child process of its own by default
 Guarantees
     A row ``enqueue`` accepted (returned True) is committed once; if the
     database is still down when ``stop()``'s shutdown timeout runs out, it is
-    appended to the spool file instead, and the next ``start()`` commits it and
-    only then deletes the file. The exceptions, each counted in
+    appended to the spool file instead, bound to that database, and the next
+    ``start()`` connected to the same database commits it and only then deletes
+    the file. A start connected to another database sets such rows aside and
+    reports them (see *Spool*). The exceptions, each counted in
     ``audit_events_dropped_total`` and logged:
 
     - a row the database refuses for its own content is isolated and dropped
@@ -23,6 +25,16 @@ Guarantees
     may have committed its rows are spooled too (they may appear twice, never
     zero times); a crash in the middle of a replay replays the file again.
     Several processes may share one spool path (see ``audit_spool``).
+
+Spool
+    With a spool, the writer first reads which database it writes into
+    (``target.read_target``; retried like a batch while the database is down)
+    and only then replays: segments bound to this database (or, if their writer
+    never reached its database, to this location) are committed; any other is
+    set aside beside the spool, never replayed here, and reported: one
+    ``audit_spool_foreign`` warning per set-aside file, ``audit_spool_foreign_rows``
+    and ``foreign_spool_rows``. ``replay_foreign=True`` (the reviewer's
+    ``fastapi-lookout-audit replay``) commits every segment whatever its target.
 
 Hash chain
     Every row gets ``seq``, ``prev_hash`` and ``row_hash`` (``fastapi_lookout/audit/chain.py``)
@@ -112,8 +124,9 @@ from fastapi_lookout.audit.db_errors import (
 from fastapi_lookout.audit.event import AuditEvent
 from fastapi_lookout.audit.rows import normalise_row
 from fastapi_lookout.audit.schema import audit_chain_head
-from fastapi_lookout.audit.spool import Row, Spool, SpoolFile
+from fastapi_lookout.audit.spool import Chunk, Row, Spool, SpoolFile
 from fastapi_lookout.audit.store import insert_rows, lock_head
+from fastapi_lookout.audit.target import Target, location_of, read_target
 from fastapi_lookout.metrics import (
     AUDIT_BATCH_DURATION,
     AUDIT_CHAIN_HEAD_SEQ,
@@ -122,6 +135,7 @@ from fastapi_lookout.metrics import (
     AUDIT_EVENTS_WRITTEN,
     AUDIT_LAST_WRITE,
     AUDIT_QUEUE,
+    AUDIT_SPOOL_FOREIGN_ROWS,
     AUDIT_WRITE_FAILURES,
     DB_QUERY_DURATION,
 )
@@ -150,6 +164,10 @@ class WriterMetrics:
     replays them in the app's process, whose ``/metrics`` is the one scraped.
     """
 
+    spool_target: Target | None = None
+    """The database the writer found it writes into (what its spooled rows are bound to)."""
+    foreign_spool_rows = 0
+
     def written(self, rows: int, seconds: float, head_seq: int, at: float) -> None:
         note_head_seq(head_seq)
         AUDIT_BATCH_DURATION.observe(seconds)
@@ -165,6 +183,14 @@ class WriterMetrics:
 
     def spooled(self, rows: int) -> None:
         AUDIT_EVENTS_SPOOLED.inc(rows)
+
+    def spool_bound(self, target: Target) -> None:
+        self.spool_target = target
+
+    def spool_foreign(self, rows: int) -> None:
+        """Rows in set-aside spool files (bound to other databases), as found at start."""
+        self.foreign_spool_rows = rows
+        AUDIT_SPOOL_FOREIGN_ROWS.set(rows)
 
     def settled(self, rows: int) -> None:
         """``rows`` taken from the queue are done with (committed or rejected), in the order they were queued."""
@@ -215,6 +241,7 @@ class AuditWriter:
         request_data_max_bytes: int = 4096,
         hmac_key: str | bytes | None = None,
         metrics: WriterMetrics | None = None,
+        replay_foreign: bool = False,
     ) -> None:
         if queue_max_size < 1 or batch_size < 1:
             raise ValueError("queue_max_size and batch_size must be at least 1")
@@ -232,6 +259,8 @@ class AuditWriter:
         self._shutdown_timeout = shutdown_timeout_seconds
         self._request_data_max_bytes = request_data_max_bytes
         self._spool = Spool(spool_path) if spool_path else None
+        self._target = Target(location_of(engine.url))  # the location only, until the database is reached
+        self._replay_foreign = replay_foreign
         self._hasher = Hasher(hmac_key)
 
         # The batch being committed, possibly bisected; rows leave only once committed or rejected.
@@ -250,6 +279,11 @@ class AuditWriter:
     def pending(self) -> int:
         """Rows accepted but not yet committed: queued plus the batch being written."""
         return len(self._queue) + self._in_flight
+
+    @property
+    def foreign_spool_rows(self) -> int:
+        """Rows spooled for other databases, kept beside the spool for a reviewer (as found at start)."""
+        return self._metrics.foreign_spool_rows
 
     def enqueue(self, event: AuditEvent) -> bool:
         """Queue one row for writing; False (counted, never raised) when it is refused."""
@@ -292,7 +326,9 @@ class AuditWriter:
     # --- the batching task ----------------------------------------------------
     async def _run(self) -> None:
         try:
-            await self._replay()
+            if self._spool is not None:
+                await self._identify()
+                await self._replay()
             self._replayed = True
             while await self._collect():
                 await self._commit_parts()
@@ -435,38 +471,93 @@ class AuditWriter:
         if self._deadline - loop.time() <= 0:
             raise _ShutdownExpired
 
+    async def _identify(self) -> None:
+        """Read which database this is (what spooled rows are bound to); retried while the database is down."""
+        failures = 0
+        while True:
+            try:
+                self._target = await read_target(self._engine)
+            except Exception as exc:
+                self._metrics.write_failed()
+                failures += 1
+                log.error("audit_write_failed", error_type=type(exc).__name__, error=describe_error(exc), rows=0,
+                          attempt=failures, pending=self.pending, action="retry", step="identify_database")
+                await self._backoff(failures)
+            else:
+                self._metrics.spool_bound(self._target)
+                return
+
     async def _replay(self) -> None:
-        """Commit the claimed spool files; each is deleted only once all of its rows are committed."""
+        """Commit the claimed files' rows bound to this database; set the others aside; report what is aside.
+
+        Each file is deleted only once all of its rows are committed or set aside."""
+        assert self._spool is not None  # files are only claimed with a spool
+        own = {self._target.key, self._target.located().key}
         for spool_file in list(self._replaying):
-            assert self._spool is not None  # files are only claimed with a spool
-            if await self._replay_file(spool_file):
+            if await self._replay_file(spool_file, own):
                 await asyncio.to_thread(self._spool.finish, spool_file)
             else:  # unreadable: left on disk for a later start
                 self._spool.release(spool_file)
             self._replaying.remove(spool_file)
+        if not self._replay_foreign:
+            await self._report_foreign()
 
-    async def _replay_file(self, spool_file: SpoolFile) -> bool:
-        """Feed one file through the normal commit path a batch at a time; False if it became unreadable."""
-        replayed = 0
+    async def _replay_file(self, spool_file: SpoolFile, own: set[str]) -> bool:
+        """Feed one file's own rows through the normal commit path a chunk at a time; False if it became unreadable."""
+        assert self._spool is not None
+        replayed = set_aside = 0
         while True:
             try:
-                rows, bad, offset = await asyncio.to_thread(spool_file.read, self._batch_size)
+                chunk = await asyncio.to_thread(spool_file.read, self._batch_size)
             except OSError as exc:
                 log.error("audit_spool_unreadable", path=str(spool_file.path), error=str(exc))
                 return False
-            spool_file.offset = offset  # these rows are ours now: in _parts below, or counted as bad
-            if bad:
-                self._metrics.dropped(bad)
-                log.error("audit_spool_lines_malformed", path=str(spool_file.path), lines=bad)
-            if not rows:  # read() only comes back empty at the end of the file
+            if not chunk.lines:  # read() only comes back empty at the end of the file
                 break
+            if self._replay_foreign or (chunk.target is not None and chunk.target.key in own):
+                replayed += await self._commit_chunk(spool_file, chunk)
+                continue
+            try:
+                await asyncio.to_thread(self._spool.set_aside, chunk)
+            except OSError as exc:
+                log.error("audit_spool_unwritable", path=str(self._spool.foreign_path(chunk.target)), error=str(exc))
+                return False
+            spool_file.advance(chunk)
+            set_aside += len(chunk.lines)
+        log.info("audit_spool_replayed", path=str(spool_file.path), rows=replayed, set_aside=set_aside)
+        return True
+
+    async def _commit_chunk(self, spool_file: SpoolFile, chunk: Chunk) -> int:
+        rows, bad = chunk.rows()
+        spool_file.advance(chunk)  # these rows are ours now: in _parts below, or counted as bad
+        if bad:
+            self._metrics.dropped(bad)
+            log.error("audit_spool_lines_malformed", path=str(spool_file.path), lines=bad)
+        if rows:
             self._parts.append(rows)
             self._in_flight += len(rows)
             AUDIT_QUEUE.report(self)
             await self._commit_parts()
-            replayed += len(rows)
-        log.info("audit_spool_replayed", path=str(spool_file.path), rows=replayed)
-        return True
+        return len(rows)
+
+    async def _report_foreign(self) -> None:
+        """Every set-aside file beside the spool: a warning each, and their rows in one gauge."""
+        assert self._spool is not None
+        try:
+            found = await asyncio.to_thread(self._spool.foreign)
+        except OSError as exc:
+            log.error("audit_spool_unreadable", path=str(self._spool.path.parent), error=str(exc))
+            return
+        for segments in found:
+            log.warning(
+                "audit_spool_foreign", path=str(segments.path), rows=segments.total,
+                spooled_for="; ".join("unbound (spooled before spools named their database)" if t is None
+                                      else t.describe() for t, _ in segments.rows),
+                database=self._target.describe(),
+                action="kept, not replayed here: after review, fastapi-lookout-audit replay --spool "
+                       f"{segments.path} --database-url <its database>",
+            )
+        self._metrics.spool_foreign(sum(segments.total for segments in found))
 
     # --- shutdown ---------------------------------------------------------------
     async def _stop(self) -> None:
@@ -490,24 +581,24 @@ class AuditWriter:
         self._in_flight = 0
         tails, self._replaying = self._replaying, []
         if leftovers or tails:
-            await save_rows(self._spool, leftovers, self._metrics, tails=tails,
+            await save_rows(self._spool, leftovers, self._target, self._metrics, tails=tails,
                             reason_without_spool="database unavailable and no spool_path")
         AUDIT_QUEUE.report(self)
         self._drops.warn(self.pending, force=True)
 
 
 async def save_rows(
-    spool: Spool | None, rows: list[Row], metrics: WriterMetrics, *, tails: Sequence[SpoolFile] = (),
-    reason_without_spool: str,
+    spool: Spool | None, rows: list[Row], target: Target, metrics: WriterMetrics, *,
+    tails: Sequence[SpoolFile] = (), reason_without_spool: str,
 ) -> None:
-    """Rows the database could not take by shutdown: into the spool (with ``tails``, the unreplayed rest
-    of claimed files), or, with no spool or a failed write, counted as dropped and logged."""
+    """Rows the database could not take by shutdown: into the spool, bound to ``target`` (with ``tails``,
+    the unreplayed rest of claimed files), or, with no spool or a failed write, counted as dropped and logged."""
     if spool is None:
         metrics.dropped(len(rows))
         log.error("audit_rows_lost", rows=len(rows), reason=reason_without_spool)
         return
     try:
-        count = await asyncio.to_thread(spool.append, rows, tails)
+        count = await asyncio.to_thread(spool.append, rows, target, tails)
     except OSError as exc:
         metrics.dropped(len(rows))
         log.error("audit_rows_lost", rows=len(rows), reason="spool write failed", error=str(exc))
@@ -515,7 +606,7 @@ async def save_rows(
             tail.close()
         return
     metrics.spooled(count)
-    log.warning("audit_rows_spooled", rows=count, path=str(spool.path))
+    log.warning("audit_rows_spooled", rows=count, path=str(spool.path), database=target.describe())
 
 
 _head_seen = 0

@@ -32,7 +32,10 @@ class AppProcess:
         workers: int = 1,
         http: str = "httptools",
         workdir: Path | None = None,
+        new_session: bool = False,
     ) -> None:
+        """``new_session``: the service leads a process group of its own (with its writer processes), which a
+        test can signal as a whole, as Ctrl-C or systemd's ``KillMode=control-group`` do."""
         self.port = free_port()
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="app-test-"))
         self.stdout_path = self.workdir / "stdout.log"
@@ -52,13 +55,15 @@ class AppProcess:
             sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(self.port),
             "--workers", str(workers), "--http", http, "--no-access-log", "--timeout-graceful-shutdown", "20",
         ]
+        self.new_session = new_session
         self.proc: subprocess.Popen[bytes] | None = None
         self.base_url = f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> AppProcess:
         self._out = self.stdout_path.open("ab")
         self.proc = subprocess.Popen(
-            self.argv, cwd=self.workdir, env=self.env, stdout=self._out, stderr=subprocess.STDOUT
+            self.argv, cwd=self.workdir, env=self.env, stdout=self._out, stderr=subprocess.STDOUT,
+            start_new_session=self.new_session,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -73,11 +78,16 @@ class AppProcess:
         self.stop()
         raise RuntimeError(f"app did not answer within {timeout} s:\n{self.output()[-3000:]}")
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
-        """Signal the process and wait for it; returns the exit code."""
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0, *, group: bool = False) -> int:
+        """Signal the process (``group``: every process of its group, see ``new_session``) and wait for it;
+        returns the exit code."""
         assert self.proc is not None
         if self.proc.poll() is None:
-            self.proc.send_signal(sig)
+            if group:
+                assert self.new_session, "only a service started with new_session leads a group of its own"
+                os.killpg(self.proc.pid, sig)
+            else:
+                self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:

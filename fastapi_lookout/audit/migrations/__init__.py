@@ -29,7 +29,8 @@ VERSION_TABLE: Final = "fastapi_lookout_audit_version"
 def _adopt(conn: sa.Connection) -> str | None:
     tables = set(sa.inspect(conn).get_table_names())
     if "audit_chain_head" in tables:
-        return "audit_0002"
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("audit_chain_head")}
+        return "audit_0003" if "chain_id" in columns else "audit_0002"
     if "user_actions" in tables:
         return "audit_0001"
     return None
