@@ -59,7 +59,7 @@ def render_all(cfg_path: Path | None = None, *, registry: Registry | None = None
     if problems:
         raise ValidationFailed(problems)
     return {str(a.path): a.render(cfg) for a in sorted(reg.artifacts.values(), key=lambda a: str(a.path))
-            if cfg.enabled(a.feature)}
+            if a.wanted(cfg)}
 
 
 def write(files: dict[str, bytes], out: Path) -> Outcome:

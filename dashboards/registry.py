@@ -24,8 +24,13 @@ class Artifact:
     path: PurePosixPath
     """Relative to the output root (the repository by default)."""
     render: Render
-    feature: str | None = None
-    """Rendered only while this feature (a field of ``config.Features``) is on."""
+    feature: str | tuple[str, ...] | None = None
+    """Rendered only while this feature (a field of ``config.Features``), or any of these, is on."""
+    when: Callable[[Config], bool] | None = None
+    """Rendered only when this holds (e.g. only for the reference service)."""
+
+    def wanted(self, cfg: Config) -> bool:
+        return cfg.enabled(self.feature) and (self.when is None or self.when(cfg))
 
 
 @dataclass
@@ -33,11 +38,12 @@ class Registry:
     artifacts: dict[str, Artifact] = field(default_factory=dict)
     validators: dict[str, Validator] = field(default_factory=dict)
 
-    def artifact(self, name: str, path: str, *, feature: str | None = None) -> Callable[[Render], Render]:
+    def artifact(self, name: str, path: str, *, feature: str | tuple[str, ...] | None = None,
+                 when: Callable[[Config], bool] | None = None) -> Callable[[Render], Render]:
         """Decorator: ``@REGISTRY.artifact("grafana-datasources", "grafana/provisioning/...")``."""
 
         def register(render: Render) -> Render:
-            self.add(Artifact(name, PurePosixPath(path), render, feature))
+            self.add(Artifact(name, PurePosixPath(path), render, feature, when))
             return render
 
         return register

@@ -63,12 +63,3 @@ def series_name(metric: MetricWrapperBase, suffix: str = "") -> str:
 
 UNOBSERVED: Final[dict[str, str]] = {}
 """Families read by no observable on purpose, each with the reason (the build names any other)."""
-FEATURES: Final[dict[str, str]] = {
-    **{spec.name: "websocket" for spec in metrics.CATALOG if spec.name.startswith("ws_")},
-    **{spec.name: "audit" for spec in metrics.CATALOG if spec.name.startswith("audit_")},
-    "rate_limit_hits": "rate_limit",
-    "auth_attempts": "auth",
-    "db_query_duration_seconds": "database",
-}
-"""Family -> the feature (``config.Features``) it belongs to; a family of a switched-off feature need not be
-observed."""

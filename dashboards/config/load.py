@@ -100,7 +100,9 @@ RULES: Final[tuple[tuple[str, Check], ...]] = (
     ("stack.ports.bind_address", lambda v: None if re.fullmatch(r"[\d.]+|[0-9a-fA-F:]+|localhost", v)
      else f"{v!r} is not an IP address"),
     ("stack.ports.*", _port),
-    ("stack.app_environment", _name), ("stack.keycloak_realm", _name), ("stack.keycloak_client_id", _name),
+    ("stack.app_environment", _name),
+    ("stack.app_health_path", lambda v: None if re.fullmatch(r"/[\w./-]*", v) else f"{v!r} is not a URL path"),
+    ("stack.keycloak_realm", _name), ("stack.keycloak_client_id", _name),
     ("stack.app_db_user", _name), ("stack.keycloak_db", _name),
     ("audit.database", _name), ("audit.reader_user", _name), ("audit.host", _host_port),
     ("endpoints.*", _url),

@@ -132,6 +132,13 @@ class Stack:
     loki: Loki = field(default_factory=Loki)
     images: Images = field(default_factory=Images)
     ports: Ports = field(default_factory=Ports)
+    reference_service: bool = True
+    """The app is this repository's reference service: compose builds its image with its settings, its traffic
+    generator and the alert sink that logs alerts. False for your own service: compose runs `images.app` with
+    only `ENVIRONMENT` set (keep your own settings in a compose override file), no traffic generator, and
+    Alertmanager sends to `alerting.*_webhook_url`."""
+    app_health_path: str = "/health"
+    """The app's health endpoint (compose's healthcheck, which every dependant waits on)."""
     app_environment: str = "demo"
     """`ENVIRONMENT` of the app in compose (its `environment` log field and Loki label)."""
     keycloak_realm: str = "demo"
@@ -282,9 +289,25 @@ class Config:
             if not current or isinstance(current, _Derived):
                 object.__setattr__(self, selector, _Derived(f'job="{job}"'))
 
-    def enabled(self, feature: str | None) -> bool:
-        """Whether a feature (a field name of ``Features``) is switched on; ``None`` means always."""
-        return feature is None or bool(getattr(self.features, feature))
+    def enabled(self, feature: str | tuple[str, ...] | None) -> bool:
+        """Whether a feature (a field name of ``Features``) is switched on; a tuple means any of them, ``None``
+        always."""
+        if feature is None:
+            return True
+        if isinstance(feature, tuple):
+            return any(self.enabled(f) for f in feature)
+        return bool(getattr(self.features, feature))
+
+    @property
+    def needs_postgres(self) -> bool:
+        """The stack runs a PostgreSQL: for the audit trail, Keycloak, or the reference service's own tables."""
+        f = self.features
+        return f.audit or f.keycloak or (f.database and self.stack.reference_service)
+
+    @property
+    def app_database(self) -> bool:
+        """That PostgreSQL holds the app's database (audit tables and, for the reference service, its own)."""
+        return self.features.audit or (self.features.database and self.stack.reference_service)
 
     def datasource_uids(self) -> dict[str, str]:
         """Type of each provisioned datasource, keyed by uid (what panels may reference)."""

@@ -52,11 +52,11 @@ def check_observables(cfg: Config) -> list[str]:
     placed = {name for layout in layouts(cfg) for name in layout.placed}
     catalog = app_catalog.catalog() | keycloak_catalog.catalog()
     deliberate = {**app_catalog.UNOBSERVED, **keycloak_catalog.UNOBSERVED}
-    features = {**app_catalog.FEATURES, **{f.name: "keycloak" for f in keycloak_catalog.FAMILIES}}
+    defined = observables.defined.values()  # a switched-off feature's observables still count as its observers
     return [
         *observables.problems,
         *coverage.unplaced(observables, placed),
         *coverage.alert_links(observables, _rule_alerts(cfg), placed),
-        *coverage.unobserved_metrics(observables, catalog, deliberate, features, cfg),
-        *coverage.unobserved_fields(observables, log_catalog.LOG_FIELDS, log_catalog.UNOBSERVED),
+        *coverage.unobserved_metrics(defined, catalog, deliberate),
+        *coverage.unobserved_fields(defined, log_catalog.LOG_FIELDS, log_catalog.UNOBSERVED),
     ]

@@ -41,7 +41,7 @@ def panel(obs: Observable) -> list[str]:
 
 def render(cfg: Config, layout: Layout, header: str) -> bytes:
     observables = collect(cfg).enabled
-    lines = [f"<!-- {header} -->", "", f"# {layout.title} (`{layout.uid}`)", "", layout.description, "",
+    lines = [f"<!-- {header} -->", "", f"# {layout.title} (`{layout.uid}`)", "", layout.describe(cfg), "",
              f"Open it at `/d/{layout.uid}`. Every panel below, row by row; queries as the dashboard sends them "
              "(Grafana replaces the `$variables`).", ""]
     for row in layout.rows:

@@ -10,6 +10,15 @@ from .house import Datasource
 from .layout import Layout, Row, cells
 from .variables import Variable, datasources, job_and_instance, query_variable
 
+AREAS = (("websocket", "WebSocket"), ("rate_limit", "rate limits"), ("auth", "authentication"),
+         ("audit", "the audit writer"))
+
+
+def describe(cfg: Config) -> str:
+    """What this dashboard shows for this service (nothing about what it does not have)."""
+    extra = [text for feature, text in AREAS if cfg.enabled(feature)]
+    return "RED metrics of the service" + (f", {', '.join(extra)}" if extra else "") + ", its logs and scrape health."
+
 
 def variables(cfg: Config, kinds: set[DsType]) -> list[Variable]:
     prom = Datasource(DsType.PROMETHEUS)
@@ -23,7 +32,7 @@ def variables(cfg: Config, kinds: set[DsType]) -> list[Variable]:
 LAYOUT = Layout(
     uid=uids.FASTAPI,
     title="FastAPI service",
-    description="RED metrics, WebSocket, rate limits, auth and the audit writer of the service.",
+    description=describe,
     rows=(
         Row("Requests (RED)", cells(
             ("http.request_rate", 6), ("http.error_ratio", 6), ("http.in_progress", 6), ("http.unmatched", 6),
@@ -33,10 +42,10 @@ LAYOUT = Layout(
         Row("Rate limits and authentication", cells("protection.rate_limit_hits", "protection.auth_attempts")),
         Row("Audit writer", cells(
             "audit.queue", "audit.write_failures", "audit.dropped", "audit.spooled", "audit.last_write",
-            "service.info", "audit.throughput", "audit.batch_latency", ("audit_chain.status_service", 8),
-            ("audit_chain.unverified_service", 8), ("audit.pruned", 8))),
+            "audit.throughput", "audit.batch_latency", ("audit_chain.status_service", 6),
+            ("audit_chain.unverified_service", 6), ("audit.pruned", 6), ("audit.foreign_spool", 6))),
         Row("Logs", cells(("logs.service_errors", 12, 10), ("logs.service_rate_limits", 12, 10))),
-        Row("Scrape targets", cells(("scrape.targets_up", 24, 6))),
+        Row("Build and scrape targets", cells(("service.info", 6, 6), ("scrape.targets_up", 18, 6))),
     ),
     variables=variables,
     tags=("fastapi", "observability-bundle"),

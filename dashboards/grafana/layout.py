@@ -53,7 +53,8 @@ def cells(*placements: str | tuple[str, int] | tuple[str, int, int]) -> tuple[Ce
 class Layout:
     uid: str
     title: str
-    description: str
+    description: str | Callable[[Config], str]
+    """Text, or text that depends on the config (on what the service has)."""
     rows: tuple[Row, ...]
     variables: Callable[[Config, set[DsType]], list[Variable]]
     """Given the datasource types the rendered panels use (for their datasource variables)."""
@@ -67,6 +68,9 @@ class Layout:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "placed", tuple(c.name for r in self.rows for c in r.cells))
+
+    def describe(self, cfg: Config) -> str:
+        return self.description(cfg) if callable(self.description) else self.description
 
 
 class LayoutError(ValueError):
@@ -117,7 +121,7 @@ def render(layout: Layout, observables: Observables, cfg: Config, present: set[s
     return core.Dashboard(
         uid=layout.uid,
         title=layout.title,
-        description=layout.description,
+        description=layout.describe(cfg),
         panels=_grid(layout.uid, rows),
         templating=core.Templating(list=list(layout.variables(cfg, kinds))),
         time=core.Time(layout.time_from, "now"),

@@ -60,7 +60,7 @@ def datasources(cfg: Config) -> dict[str, Any]:
                     ],
                 },
             },
-            {
+            *([{
                 "name": "PostgreSQL audit",
                 "uid": ds.postgres_audit,
                 "type": str(DsType.POSTGRES),
@@ -77,7 +77,7 @@ def datasources(cfg: Config) -> dict[str, Any]:
                 },
                 # read-only role; the password comes from Grafana's environment, never from this file
                 "secureJsonData": {"password": f"$__env{{{cfg.audit.password_env}}}"},
-            },
+            }] if cfg.features.audit else []),
         ],
     }
 

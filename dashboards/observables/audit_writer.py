@@ -178,6 +178,45 @@ def last_write(cfg: Config) -> Observable:
     )
 
 
+def foreign_spool(cfg: Config) -> Observable:
+    labels = _app(cfg)
+    name = series_name(m.AUDIT_SPOOL_FOREIGN_ROWS)
+    return Observable(
+        name="audit.foreign_spool", title="Rows awaiting review",
+        description=("Spooled audit rows bound to another database, set aside at start: never replayed here "
+                     "automatically; a reviewer decides where they belong."),
+        unit="short", datasource=PROM, queries=(Query(q.audit_foreign_spool(cfg)),), style=o.stat(),
+        thresholds=Thresholds.any_is("orange"),
+        alerts=(Alert(
+            name="AuditSpoolForeignRows",
+            expr=f"{q.audit_foreign_spool(cfg, _scope(cfg))} > 0",
+            for_="15m",
+            severity="warning",
+            summary="{{ $value }} spooled audit rows on {{ $labels.instance }} belong to another database",
+            description=("{{ $labels.instance }} found {{ $value }} spooled audit rows bound to a different database "
+                         "and set them aside instead of replaying them: until a reviewer moves them they are in no "
+                         "audit trail."),
+        ),),
+        cases=(
+            Case("AuditSpoolForeignRows", "a start found 320 rows of another database",
+                 (series(name, labels, "320x20"),), "20m", (Fired({**labels, "severity": "warning"}, "320"),)),
+            Case("AuditSpoolForeignRows", "nothing set aside", (series(name, labels, "0x20"),), "20m"),
+        ),
+        runbook=Runbook(
+            meaning="A spool file holds audit rows written for another database; they were set aside, not replayed.",
+            impact="Those rows are in no audit trail until someone decides where they belong.",
+            diagnosis=(Diagnosis("the file, its row count and both databases (audit_spool_foreign)",
+                                 f'{{service="{cfg.app_service}"}} | json | logger="app.audit"', "logql"),
+                       Diagnosis("what the file holds, and for which database",
+                                 "fastapi-lookout-audit replay --spool FILE --dry-run", "shell")),
+            mitigation=("Find the database the rows were meant for (the file names it), then replay them there: "
+                        "fastapi-lookout-audit --database-url URL replay --spool FILE. Never replay them into "
+                        "another database without a reviewer's decision."),
+        ),
+        feature=AUDIT, rule_file=FILE,
+    )
+
+
 def observables(cfg: Config) -> list[Observable]:
     pct = f"p{round(cfg.slo.latency_quantile * 100)}"
     healthy = "Throughput and latency of a healthy writer; its failures, backlog and stalls have alerts."
@@ -187,6 +226,7 @@ def observables(cfg: Config) -> list[Observable]:
                    "down.", "short", PROM, (Query(q.audit_spooled(cfg)),), o.stat(), Thresholds.any_is("orange"),
                    no_alert="Spooled rows are replayed at the next start: kept, not lost.", feature=AUDIT),
         last_write(cfg),
+        foreign_spool(cfg),
         Observable("audit.throughput", "Rows enqueued / written",
                    "Audit rows per second into the queue and committed to PostgreSQL.", "ops", PROM,
                    (Query(q.audit_enqueued(cfg), legend="enqueued"), Query(q.audit_written(cfg), legend="written")),

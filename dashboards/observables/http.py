@@ -118,11 +118,11 @@ def latency(cfg: Config) -> Observable:
             diagnosis=(
                 Diagnosis("which endpoints are slow", q.latency_by_endpoint(cfg, rule(
                     cfg.app_selector, by=("endpoint",)))),
-                Diagnosis("is the database the slow part", q.db_latency(cfg, rule(cfg.app_selector,
-                                                                                   by=("operation",)))),
+                *((Diagnosis("is the database the slow part", q.db_latency(cfg, rule(
+                    cfg.app_selector, by=("operation",)))),) if cfg.features.database else ()),
             ),
-            mitigation=("Open the per-endpoint latency panel, then database statement time and requests in "
-                        "progress (saturation): scale out, or fix the slow query."),
+            mitigation=("Open the per-endpoint latency panel, then requests in progress (saturation) and, where "
+                        "there is one, database statement time: scale out, or fix the slow query."),
         ),
     )
 

@@ -28,8 +28,8 @@ def websocket(cfg: Config) -> list[Observable]:
                    "Accepted vs rejected (bad token, connection limit) per second.", "ops", PROM,
                    (Query(q.ws_connections_by_status(cfg), legend="{{status}}"),),
                    o.timeseries(colors={"accepted": "green", "rejected_auth": "red", "rejected_limit": "orange"}),
-                   no_alert="Rejections for a bad token count in auth_attempts_total, which AppAuthFailuresHigh "
-                            "watches.", feature=ws),
+                   no_alert="A rejected connection's bad token is one of the refused tokens the auth alert "
+                            "counts.", feature=ws),
         Observable("ws.messages", "Messages", "Messages received from and sent to clients per second.", "ops",
                    PROM, (Query(q.ws_messages_received(cfg), legend="received"),
                           Query(q.ws_messages_sent(cfg), legend="sent")), o.timeseries(),
@@ -90,6 +90,7 @@ def auth_attempts(cfg: Config) -> Observable:
     name = "auth_attempts_total"
     warn = {"job": cfg.app_job, "severity": "warning"}
     failures = q.auth_attempts(cfg, rule(cfg.app_selector, by=("job",)), 'status!="success"')
+    idp = "Keycloak's JWKS" if cfg.features.keycloak else "the identity provider's signing keys (JWKS)"
     return Observable(
         name="protection.auth_attempts",
         title="Auth attempts by status",
@@ -120,7 +121,7 @@ def auth_attempts(cfg: Config) -> Observable:
             diagnosis=(Diagnosis("which reason dominates", q.auth_attempts(cfg, rule(
                 cfg.app_selector, by=("status",)), 'status!="success"')),),
             mitigation=("`expired` from one client is a refresh bug on its side; `unknown_key` or "
-                        "`jwks_unavailable` point at Keycloak's JWKS; `invalid_signature` from many IPs is an "
+                        f"`jwks_unavailable` point at {idp}; `invalid_signature` from many IPs is an "
                         "attack: block the sources."),
         ),
         feature="auth", rule_file="app-alerts",

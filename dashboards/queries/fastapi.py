@@ -164,6 +164,10 @@ def audit_chain_unverified(cfg: Config, scope: Scope = PANEL) -> str:
     return audit.chain_unverified_rows(cfg, scope)
 
 
+def audit_foreign_spool(cfg: Config, scope: Scope = PANEL) -> str:
+    return aggregate(scope, "max" if scope.by is not None else "sum", s(m.AUDIT_SPOOL_FOREIGN_ROWS))
+
+
 def audit_pruned(cfg: Config, scope: Scope = PANEL) -> str:
     return increase(scope, s(m.AUDIT_ROWS_PRUNED))
 

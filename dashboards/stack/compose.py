@@ -54,6 +54,10 @@ SECRETS: Final = {
 EXAMPLE_VALUES: Final = {name: f"demo-only-{name.lower().replace('_', '-')}" for name in SECRETS}
 
 
+ENV_REF: Final = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?][^}]*)?\}")
+"""A ``${VAR}`` reference in a compose value (``${VAR:?message}``, ``${VAR:-default}``)."""
+
+
 def secret(name: str) -> str:
     if name not in SECRETS:
         raise KeyError(f"{name} is not a declared secret")
@@ -88,14 +92,61 @@ def _port(cfg: Config, host: int, container: int) -> str:
     return f"{cfg.stack.ports.bind_address}:{host}:{container}"
 
 
-def _host(target: str) -> str:
+def host_of(target: str) -> str:
     return target.rsplit(":", 1)[0]
 
 
 def app_aliases(cfg: Config) -> list[str]:
     """Other names of the app service: the host Prometheus scrapes, when it is not the service name."""
-    host = _host(cfg.prometheus.app_target)
+    host = host_of(cfg.prometheus.app_target)
     return [host] if host != cfg.app_service else []
+
+
+def _reference_env(cfg: Config, app_db_url: str) -> dict[str, str]:
+    """The reference service's settings (app/settings.py), for the features switched on."""
+    s, f = cfg.stack, cfg.features
+    env = {
+        "APP_NAME": cfg.app_service,
+        "ENVIRONMENT": s.app_environment,
+        "LOG_LEVEL": "INFO",
+        "LOG_CONSOLE_FORMAT": "json",
+        "LOG_ERROR_FILE": f"{APP_DATA}/errors.log",
+    }
+    if cfg.app_database:
+        env["DATABASE_URL"] = app_db_url
+    if f.audit:
+        env["AUDIT_SPOOL_PATH"] = f"{APP_DATA}/audit-spool.jsonl"
+    else:
+        env["AUDIT_ENABLED"] = "false"
+    if f.keycloak:
+        env |= {"AUTH_JWKS_URL": keycloak_realm.jwks_url(cfg), "AUTH_ISSUER": keycloak_realm.issuer(cfg),
+                "AUTH_AUDIENCE": s.keycloak_client_id}
+    if f.audit:
+        env |= {"AUDIT_HMAC_KEY": secret("AUDIT_HMAC_KEY"), "AUDIT_RETENTION_DAYS": str(AUDIT_RETENTION_DAYS)}
+    return env
+
+
+def _switched(cfg: Config, out: dict[str, dict[str, Any]], keycloak: str, alertmanager: str) -> dict[str, Any]:
+    """What the features and the kind of service leave of the full stack."""
+    f = cfg.features
+    if not f.keycloak:
+        out.pop(keycloak)
+    if not cfg.needs_postgres:
+        out.pop("postgres")
+    if not cfg.stack.reference_service or not f.keycloak:
+        out.pop("traffic")  # logs in through Keycloak as the demo users
+    if not cfg.stack.reference_service:
+        out[cfg.app_service].pop("volumes")  # the reference service's data directory
+        out.pop(ALERT_SINK)  # the reference image's sink; your receivers' URLs are in the config
+        out[alertmanager].pop("depends_on")
+        if keycloak in out:
+            out[keycloak]["command"] = ["start-dev"]
+            out[keycloak].pop("volumes")
+    grafana = out["grafana"]
+    if not f.audit:
+        grafana["environment"].pop(cfg.audit.password_env)
+        grafana["depends_on"].pop("postgres")
+    return out
 
 
 def services(cfg: Config) -> dict[str, dict[str, Any]]:
@@ -104,26 +155,14 @@ def services(cfg: Config) -> dict[str, dict[str, Any]]:
     app_db_url = f"postgresql+asyncpg://{s.app_db_user}:{secret(postgres_init.APP_PASSWORD_ENV)}@{cfg.audit.host}/{db}"
     keycloak_host = urlsplit(keycloak_realm.INTERNAL_URL).hostname or "keycloak"
     app_service = cfg.app_service
-    loki_host, grafana_dash = _host(urlsplit(cfg.endpoints.loki_url).netloc), provisioning.DASHBOARDS_PATH
+    loki_host, grafana_dash = host_of(urlsplit(cfg.endpoints.loki_url).netloc), provisioning.DASHBOARDS_PATH
     prometheus_host = urlsplit(cfg.endpoints.prometheus_url).hostname or "prometheus"
-    alertmanager_host = _host(cfg.prometheus.alertmanager_target)
-    app_env = {
-        "APP_NAME": app_service,
-        "ENVIRONMENT": s.app_environment,
-        "LOG_LEVEL": "INFO",
-        "LOG_CONSOLE_FORMAT": "json",
-        "LOG_ERROR_FILE": f"{APP_DATA}/errors.log",
-        "AUDIT_SPOOL_PATH": f"{APP_DATA}/audit-spool.jsonl",
-        "DATABASE_URL": app_db_url,
-        "AUTH_JWKS_URL": keycloak_realm.jwks_url(cfg),
-        "AUTH_ISSUER": keycloak_realm.issuer(cfg),
-        "AUTH_AUDIENCE": s.keycloak_client_id,
-        "AUDIT_HMAC_KEY": secret("AUDIT_HMAC_KEY"),
-        "AUDIT_RETENTION_DAYS": str(AUDIT_RETENTION_DAYS),
-    }
+    alertmanager_host = host_of(cfg.prometheus.alertmanager_target)
+    f = cfg.features
+    app_env = _reference_env(cfg, app_db_url) if s.reference_service else {"ENVIRONMENT": s.app_environment}
     app_health = _python(
         "import sys, urllib.request; "
-        f"sys.exit(urllib.request.urlopen('http://127.0.0.1:{APP_PORT}/health', timeout=3).status != 200)",
+        f"sys.exit(urllib.request.urlopen('http://127.0.0.1:{APP_PORT}{s.app_health_path}', timeout=3).status != 200)",
         start="30s",
     )
     app: dict[str, Any] = {
@@ -132,13 +171,15 @@ def services(cfg: Config) -> dict[str, dict[str, Any]]:
         "environment": app_env,
         "ports": [_port(cfg, ports.app, APP_PORT)],
         "volumes": [f"app-data:{APP_DATA}"],
-        "depends_on": _healthy("postgres", keycloak_host),
+        "depends_on": _healthy(*(["postgres"] if cfg.app_database else []), *([keycloak_host] if f.keycloak else [])),
         "healthcheck": app_health,
         "restart": "unless-stopped",
     }
+    if not app["depends_on"]:
+        del app["depends_on"]
     if aliases := app_aliases(cfg):
         app["networks"] = {"default": {"aliases": aliases}}
-    return {
+    out: dict[str, dict[str, Any]] = {
         "postgres": {
             "image": images.postgres,
             "environment": {
@@ -277,6 +318,7 @@ def services(cfg: Config) -> dict[str, dict[str, Any]]:
             "restart": "unless-stopped",
         },
     }
+    return _switched(cfg, out, keycloak_host, alertmanager_host)
 
 
 def compose(cfg: Config) -> dict[str, Any]:
@@ -284,79 +326,6 @@ def compose(cfg: Config) -> dict[str, Any]:
     volumes = sorted({v.split(":", 1)[0] for s in svc.values() for v in s.get("volumes", [])
                       if not v.startswith(("./", "/"))})
     return {"services": svc, "volumes": {name: {} for name in volumes}}
-
-
-# -- checks -------------------------------------------------------------------------------------
-
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?][^}]*)?\}")
-
-
-def pinned(image: str) -> bool:
-    """``name:tag`` (not ``latest``) or ``name@sha256:...``."""
-    if "@sha256:" in image:
-        return True
-    name, _, tag = image.rpartition(":")
-    return bool(name) and "/" not in tag and tag not in ("", "latest")
-
-
-def check(data: dict[str, Any], cfg: Config | None = None) -> list[str]:
-    """Structure every service must have; ``cfg`` adds the cross-checks with Prometheus' targets."""
-    problems: list[str] = []
-    svc: dict[str, Any] = data.get("services", {})
-    declared = set(data.get("volumes") or {})
-    names = set(svc)
-    aliases = {alias for s in svc.values() for net in (s.get("networks") or {}).values()
-               for alias in (net or {}).get("aliases", [])}
-    for name, s in svc.items():
-        image = s.get("image", "")
-        if not pinned(image):
-            problems.append(f"{name}: image {image!r} is not pinned to a tag (never latest)")
-        if not (s.get("healthcheck") or {}).get("test"):
-            problems.append(f"{name}: no healthcheck")
-        for dep, how in (s.get("depends_on") or {}).items():
-            if dep not in names:
-                problems.append(f"{name}: depends on unknown service {dep!r}")
-            if not isinstance(how, dict) or how.get("condition") != "service_healthy":
-                problems.append(f"{name}: depends_on {dep} without condition: service_healthy")
-            elif TRAFFIC_PROFILE in svc.get(dep, {}).get("profiles", []) and TRAFFIC_PROFILE not in s.get(
-                    "profiles", []):
-                problems.append(f"{name}: depends on {dep}, which only runs in the {TRAFFIC_PROFILE} profile")
-        for volume in s.get("volumes", []):
-            source = volume.split(":", 1)[0]
-            if not source.startswith(("./", "/")) and source not in declared:
-                problems.append(f"{name}: volume {source!r} is not declared under volumes:")
-        for key, value in (s.get("environment") or {}).items():
-            for var in _ENV_REF.findall(str(value)):
-                if var not in SECRETS:
-                    problems.append(f"{name}: {key} reads ${{{var}}}, which .env.example does not list")
-            if re.search(r"(?i)password", key) and "${" not in str(value):
-                problems.append(f"{name}: {key} is a literal password; read it from the environment")
-    problems += _cycles(svc)
-    if cfg is not None:
-        p = cfg.prometheus
-        for what, target in (("app", p.app_target), ("keycloak", p.keycloak_target),
-                             ("alertmanager", p.alertmanager_target), ("alloy", p.alloy_target)):
-            if _host(target) not in names | aliases:
-                problems.append(f"prometheus.{what}_target {target!r}: no compose service or alias {_host(target)!r}")
-        if cfg.app_service not in names:
-            problems.append(f"no service named {cfg.app_service!r}: Alloy's `service` label would not match the panels")
-    return problems
-
-
-def _cycles(svc: dict[str, Any]) -> list[str]:
-    state: dict[str, int] = {}
-
-    def visit(name: str, path: list[str]) -> list[str]:
-        if state.get(name) == 1:
-            return [f"depends_on cycle: {' -> '.join([*path, name])}"]
-        if state.get(name) == 2 or name not in svc:
-            return []
-        state[name] = 1
-        found = [p for dep in (svc[name].get("depends_on") or {}) for p in visit(dep, [*path, name])]
-        state[name] = 2
-        return found
-
-    return [p for name in svc for p in visit(name, [])]
 
 
 # -- artifacts ----------------------------------------------------------------------------------
@@ -373,11 +342,15 @@ def env_example(cfg: Config) -> bytes:
         "# Copy to .env and replace every value before `docker compose up`; these are demo placeholders.",
         "# Use URL-safe characters: the app's password is part of its DATABASE_URL.",
     ]
+    used = set(ENV_REF.findall(compose_yml(cfg).decode()))
     for name, meaning in SECRETS.items():
-        lines += ["", f"# {meaning}", f"{name}={EXAMPLE_VALUES[name]}"]
+        if name in used:
+            lines += ["", f"# {meaning}", f"{name}={EXAMPLE_VALUES[name]}"]
     return ("\n".join(lines) + "\n").encode()
 
 
 @REGISTRY.validator("docker-compose")
 def check_compose(cfg: Config) -> list[str]:
+    from ..validate.compose import check
+
     return [f"{PATH}: {p}" for p in check(compose(cfg), cfg)]

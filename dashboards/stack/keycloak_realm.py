@@ -11,9 +11,6 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from app.routes.ws import PACKAGES
-from app.trafficgen import DEMO_USERS, REALM_ROLES
-
 from ..config import Config
 from ..registry import REGISTRY
 from ..serialise import json_bytes
@@ -43,7 +40,15 @@ ROLE_DESCRIPTIONS: Final = {
 }
 
 
+def demo(cfg: Config) -> bool:
+    """The demo realm is the reference service's: its roles, its traffic generator's users."""
+    return cfg.features.keycloak and cfg.stack.reference_service
+
+
 def realm(cfg: Config) -> dict[str, Any]:
+    # The reference service's own facts, read from it (only in this repository, where app/ exists).
+    from app.trafficgen import DEMO_USERS, REALM_ROLES
+
     client_id = cfg.stack.keycloak_client_id
     return {
         "realm": cfg.stack.keycloak_realm,
@@ -111,6 +116,9 @@ def realm(cfg: Config) -> dict[str, Any]:
 
 def check(data: dict[str, Any]) -> list[str]:
     """What would keep the app's roles, the generator's logins or the login metrics from working."""
+    from app.routes.ws import PACKAGES
+    from app.trafficgen import REALM_ROLES
+
     problems: list[str] = []
     defined = {r["name"] for r in data.get("roles", {}).get("realm", [])}
     needed = set(REALM_ROLES) | {p.role for p in PACKAGES.values()}
@@ -132,11 +140,11 @@ def check(data: dict[str, Any]) -> list[str]:
     return problems
 
 
-@REGISTRY.artifact("keycloak-realm", PATH)
+@REGISTRY.artifact("keycloak-realm", PATH, when=demo)
 def realm_json(cfg: Config) -> bytes:
     return json_bytes(realm(cfg))
 
 
 @REGISTRY.validator("keycloak-realm")
 def check_realm(cfg: Config) -> list[str]:
-    return [f"{PATH}: {p}" for p in check(realm(cfg))]
+    return [f"{PATH}: {p}" for p in check(realm(cfg))] if demo(cfg) else []

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from fastapi_lookout.audit.verifier import RETENTION_ROLE
+from fastapi_lookout.audit.schema import RETENTION_ROLE
 
 from ..config import Config
 from ..registry import REGISTRY
@@ -54,16 +54,28 @@ class Names:
     reader: str
     reader_password_env: str
     keycloak: str
+    app: bool = True
+    """The app's database and role (the audit trail, the reference service's tables)."""
+    audit: bool = True
+    """The read-only audit reader and the retention role."""
+    with_keycloak: bool = True
 
     @classmethod
     def of(cls, cfg: Config) -> Names:
         return cls(cfg.audit.database, cfg.stack.app_db_user, cfg.audit.reader_user, cfg.audit.password_env,
-                   cfg.stack.keycloak_db)
+                   cfg.stack.keycloak_db, app=cfg.app_database, audit=cfg.features.audit,
+                   with_keycloak=cfg.features.keycloak)
 
     def passwords(self) -> dict[str, str]:
         """psql variable -> environment variable, per login role."""
-        return {"app_password": APP_PASSWORD_ENV, "reader_password": self.reader_password_env,
-                "keycloak_password": KEYCLOAK_PASSWORD_ENV}
+        out = {}
+        if self.app:
+            out["app_password"] = APP_PASSWORD_ENV
+        if self.audit:
+            out["reader_password"] = self.reader_password_env
+        if self.with_keycloak:
+            out["keycloak_password"] = KEYCLOAK_PASSWORD_ENV
+        return out
 
 
 def _require_env(var: str, env: str) -> str:
@@ -90,20 +102,24 @@ def _role(name: str, password_var: str, options: str) -> str:
 
 def roles_sql(n: Names) -> str:
     checks = "".join(_require_env(var, env) for var, env in n.passwords().items())
-    return (
-        f"{HEADER}-- Login roles; passwords from the environment ({', '.join(n.passwords().values())}).\n"
-        "\\set ON_ERROR_STOP on\n"
-        f"{checks}\n"
-        f"{_role(n.app_user, 'app_password', '')}"
-        f"{_role(n.keycloak, 'keycloak_password', '')}"
-        f"{_role(n.reader, 'reader_password', 'NOINHERIT CONNECTION LIMIT 10 ')}"
-        f"ALTER ROLE {ident(n.reader)} SET default_transaction_read_only = on;\n"
-        f"ALTER ROLE {ident(n.reader)} SET statement_timeout = '30s';\n"
-        f"-- Retention pruning SET ROLEs to {RETENTION_ROLE}; the app's role (NOCREATEROLE) cannot create it.\n"
-        f"SELECT format('CREATE ROLE %I NOLOGIN', {literal(RETENTION_ROLE)}) "
-        f"WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {literal(RETENTION_ROLE)}) \\gexec\n"
-        f"GRANT {ident(RETENTION_ROLE)} TO {ident(n.app_user)};\n"
-    )
+    out = (f"{HEADER}-- Login roles; passwords from the environment ({', '.join(n.passwords().values())}).\n"
+           "\\set ON_ERROR_STOP on\n"
+           f"{checks}\n")
+    if n.app:
+        out += _role(n.app_user, "app_password", "")
+    if n.with_keycloak:
+        out += _role(n.keycloak, "keycloak_password", "")
+    if n.audit:
+        out += (
+            f"{_role(n.reader, 'reader_password', 'NOINHERIT CONNECTION LIMIT 10 ')}"
+            f"ALTER ROLE {ident(n.reader)} SET default_transaction_read_only = on;\n"
+            f"ALTER ROLE {ident(n.reader)} SET statement_timeout = '30s';\n"
+            f"-- Retention pruning SET ROLEs to {RETENTION_ROLE}; the app's role (NOCREATEROLE) cannot create it.\n"
+            f"SELECT format('CREATE ROLE %I NOLOGIN', {literal(RETENTION_ROLE)}) "
+            f"WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {literal(RETENTION_ROLE)}) \\gexec\n"
+            f"GRANT {ident(RETENTION_ROLE)} TO {ident(n.app_user)};\n"
+        )
+    return out
 
 
 def _database(name: str, owner: str) -> str:
@@ -116,13 +132,15 @@ def _database(name: str, owner: str) -> str:
 
 
 def databases_sql(n: Names) -> str:
-    return (
-        f"{HEADER}-- One database per owner; nobody else may connect unless granted below.\n"
-        "\\set ON_ERROR_STOP on\n"
-        f"{_database(n.database, n.app_user)}"
-        f"GRANT CONNECT ON DATABASE {ident(n.database)} TO {ident(n.reader)};\n"
-        f"{_database(n.keycloak, n.keycloak)}"
-    )
+    out = (f"{HEADER}-- One database per owner; nobody else may connect unless granted below.\n"
+           "\\set ON_ERROR_STOP on\n")
+    if n.app:
+        out += _database(n.database, n.app_user)
+    if n.audit:
+        out += f"GRANT CONNECT ON DATABASE {ident(n.database)} TO {ident(n.reader)};\n"
+    if n.with_keycloak:
+        out += _database(n.keycloak, n.keycloak)
+    return out
 
 
 def audit_reader_sql(n: Names) -> str:
@@ -166,7 +184,7 @@ FILES: Final = {
 
 def scripts(cfg: Config) -> dict[str, str]:
     names = Names.of(cfg)
-    return {name: render(names) for name, render in FILES.items()}
+    return {name: render(names) for name, render in FILES.items() if names.audit or name != "30-audit-reader.sql"}
 
 
 def env_vars(cfg: Config) -> tuple[str, ...]:
@@ -178,7 +196,8 @@ def _register(name: str) -> None:
     def render(cfg: Config) -> bytes:
         return scripts(cfg)[name].encode()
 
-    REGISTRY.artifact(f"postgres-init:{name}", f"{INIT_DIR}/{name}")(render)
+    needed = (lambda cfg: cfg.features.audit) if name == "30-audit-reader.sql" else (lambda cfg: cfg.needs_postgres)
+    REGISTRY.artifact(f"postgres-init:{name}", f"{INIT_DIR}/{name}", when=needed)(render)
 
 
 for _name in FILES:

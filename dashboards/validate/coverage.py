@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 from ..catalogs import MetricCatalog
-from ..config import Config, DsType
+from ..config import DsType
 from ..observables import Observables
 from ..observables.model import Observable
 from . import promql
@@ -34,12 +34,13 @@ def metrics_read(observables: Iterable[Observable], catalog: MetricCatalog) -> s
 
 
 def unobserved_metrics(observables: Iterable[Observable], catalog: MetricCatalog,
-                       deliberate: Mapping[str, str], features: Mapping[str, str | None], cfg: Config) -> list[str]:
-    """Families of enabled features no observable reads and no reason excuses, and stale excuses."""
+                       deliberate: Mapping[str, str]) -> list[str]:
+    """Families no observable reads and no reason excuses, and stale excuses. Every defined observable counts,
+    whatever the features: a family of a switched-off feature is still observed where it exists."""
     read = metrics_read(observables, catalog)
     families = {s.family for s in catalog.series.values()}
     problems = [f"metric {f} is read by no observable: add one, or list it as deliberately unobserved with a "
-                f"reason" for f in sorted(families - read - set(deliberate)) if cfg.enabled(features.get(f))]
+                f"reason" for f in sorted(families - read - set(deliberate))]
     problems += [f"metric {f} is listed as unobserved but observable(s) read it: drop it from the list"
                  for f in sorted(read & set(deliberate))]
     problems += [f"metric {f} is listed as unobserved but is not in the catalog" for f in sorted(set(deliberate)

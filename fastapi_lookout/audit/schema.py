@@ -21,7 +21,11 @@ from sqlalchemy.dialects import postgresql
 
 from fastapi_lookout.audit.event import OUTCOMES
 
-__all__ = ["OUTCOMES", "audit_chain_head", "audit_checkpoints", "metadata", "user_actions"]
+__all__ = ["OUTCOMES", "RETENTION_ROLE", "audit_chain_head", "audit_checkpoints", "metadata", "user_actions"]
+
+RETENTION_ROLE = "audit_retention"
+"""The only role the append-only trigger lets delete (retention pruning SETs ROLE to it); created by the
+migrations or, where they may not create roles, by the PostgreSQL init of the stack."""
 
 metadata = sa.MetaData()
 

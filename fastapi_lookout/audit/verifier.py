@@ -35,7 +35,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fastapi_lookout.audit.chain import FIELDS, GENESIS, ChainWalk, Finding, Hasher
-from fastapi_lookout.audit.schema import audit_chain_head, audit_checkpoints, user_actions
+from fastapi_lookout.audit.schema import RETENTION_ROLE, audit_chain_head, audit_checkpoints, user_actions
 from fastapi_lookout.audit.writer import note_head_seq
 from fastapi_lookout.metrics import (
     AUDIT_CHAIN_BROKEN,
@@ -55,7 +55,6 @@ __all__ = [
     "verify_chain",
 ]
 
-RETENTION_ROLE: Final = "audit_retention"
 PAGE_SIZE: Final = 5000
 PRUNE_CHUNK: Final = 10_000
 PRUNE_INTERVAL_SECONDS: Final = 3600.0

@@ -16,6 +16,7 @@ import yaml
 from dashboards.config import Config
 from dashboards.grafana import provisioning
 from dashboards.stack import compose
+from dashboards.validate import compose as compose_check
 from tests.support.binaries import require
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,13 +59,13 @@ def test_every_service_is_pinned_healthchecked_and_waits_for_healthy_dependencie
     services = data["services"]
     for name, svc in services.items():
         image = svc["image"]
-        assert compose.pinned(image) and not image.endswith(":latest"), (name, image)
+        assert compose_check.pinned(image) and not image.endswith(":latest"), (name, image)
         assert svc["healthcheck"]["test"][0] == "CMD", name
         for dep, how in svc.get("depends_on", {}).items():
             assert how == {"condition": "service_healthy"}, (name, dep)
     roots = {n for n, s in services.items() if not s.get("depends_on")}
     assert roots == {"postgres", "alert-webhook", "loki"}
-    assert compose.check(data, Config()) == []
+    assert compose_check.check(data, Config()) == []
 
 
 def test_every_mounted_repo_path_exists(data):
@@ -159,7 +160,7 @@ def test_published_ports_are_on_loopback_only(data):
 def _mutated(change: Any) -> list[str]:
     data = copy.deepcopy(compose.compose(Config()))
     change(data["services"])
-    return compose.check(data, Config())
+    return compose_check.check(data, Config())
 
 
 @pytest.mark.parametrize(
@@ -192,7 +193,7 @@ def test_checker_names_each_broken_service(change, expected):
                                           ("localhost:5000/app", False), ("x@sha256:" + "0" * 64, True),
                                           ("prom/prometheus:latest", False), ("", False)])
 def test_pinned_means_a_real_tag_or_digest(image, ok):
-    assert compose.pinned(image) is ok
+    assert compose_check.pinned(image) is ok
 
 
 # -- the image -----------------------------------------------------------------------------------

@@ -31,10 +31,11 @@ class ScrapeJob:
 
 def scrape_jobs(cfg: Config) -> tuple[ScrapeJob, ...]:
     p = cfg.prometheus
+    keycloak = (ScrapeJob(cfg.keycloak_job, p.keycloak_target, "critical", p.keycloak_scrape_interval,
+                          metrics_path=p.keycloak_metrics_path),) if cfg.features.keycloak else ()
     return (
         ScrapeJob(cfg.app_job, p.app_target, "critical", p.app_scrape_interval, token_file=p.app_metrics_token_file),
-        ScrapeJob(cfg.keycloak_job, p.keycloak_target, "critical", p.keycloak_scrape_interval,
-                  metrics_path=p.keycloak_metrics_path),
+        *keycloak,
         ScrapeJob(p.self_job, p.self_target, "warning"),
         ScrapeJob(p.alertmanager_job, p.alertmanager_target, "warning"),
         ScrapeJob(p.alloy_job, p.alloy_target, "warning"),

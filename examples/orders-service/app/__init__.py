@@ -1,0 +1,1 @@
+"""A small orders service: another shape than the reference service, instrumented the way a user would."""
