@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     auth_jwks_min_refresh_seconds: float = Field(
         10.0, ge=0, description="Unknown `kid`s trigger at most one JWKS refresh per this interval."
     )
+    auth_leeway_seconds: int = Field(
+        30, ge=0, le=300, description="Clock skew tolerated on a token's `exp`/`nbf`/`iat`: a token is accepted "
+        "(and a WebSocket kept open) until this long after it expired."
+    )
     dev_issuer_key_path: str = Field(
         str(VAR_DIR / "dev-issuer-key.pem"), description="Private key of the local development issuer."
     )

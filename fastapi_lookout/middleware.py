@@ -165,7 +165,9 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send_wrapper)
         except Exception as exc:
             started, status = status != 0, 500
-            ctx.error_message = ctx.error_message or f"{type(exc).__name__}: {exc}"[:500]
+            # The exception's text stays in the log line (with its traceback): a database error's
+            # would put SQL and bound parameters into the audit row.
+            ctx.error_message = ctx.error_message or f"internal_error: {type(exc).__name__}"
             metrics.APP_ERRORS.labels(type(exc).__name__, template).inc()
             _log.error("unhandled exception", exc_info=exc, endpoint=template, method=method,
                        error_type=type(exc).__name__)

@@ -37,7 +37,7 @@ AUTH_REASONS: Final[frozenset[str]] = frozenset(get_args(AuthReason))
 MAX_TOKEN_BYTES: Final = 8 * 1024
 """Keycloak tokens with many roles are 1-3 KiB; anything far larger is not one of ours."""
 LEEWAY_SECONDS: Final = 30
-"""Tolerated clock skew between Keycloak and us for ``exp``/``nbf``/``iat``."""
+"""Default tolerated clock skew between Keycloak and us for ``exp``/``nbf``/``iat`` (``AUTH_LEEWAY_SECONDS``)."""
 FETCH_TIMEOUT_SECONDS: Final = 3.0
 ACCESS_TOKEN_TYPE: Final = "bearer"
 """Keycloak's ``typ`` of access tokens; its ID and refresh tokens must not open an API."""
@@ -75,8 +75,10 @@ class TokenVerifier:
         min_refresh_seconds: float = 10,
         local_jwks: dict | None = None,
         fetch_timeout_seconds: float = FETCH_TIMEOUT_SECONDS,
+        leeway_seconds: float = LEEWAY_SECONDS,
     ) -> None:
         self._issuer = issuer
+        self.leeway_seconds = leeway_seconds
         self._audience = audience
         self._keys: KeySource
         if local_jwks is not None:
@@ -130,7 +132,7 @@ class TokenVerifier:
                 key,
                 algorithms=[alg],
                 issuer=self._issuer,
-                leeway=LEEWAY_SECONDS,
+                leeway=self.leeway_seconds,
                 # aud is checked by hand: Keycloak may name the client in `azp` instead.
                 options={"require": ["exp", "sub"], "verify_aud": False},
             )
@@ -187,8 +189,10 @@ def build_verifier(settings: Settings) -> TokenVerifier:
             audience=settings.auth_audience,
             cache_seconds=settings.auth_jwks_cache_seconds,
             min_refresh_seconds=settings.auth_jwks_min_refresh_seconds,
+            leeway_seconds=settings.auth_leeway_seconds,
         )
     issuer = DevIssuer.load_or_create(settings.dev_issuer_key_path)
     if settings.environment != "development":
         log.warning("AUTH_JWKS_URL unset: trusting the local development issuer", environment=settings.environment)
-    return TokenVerifier(jwks_url=None, issuer=issuer.ISSUER, audience=settings.auth_audience, local_jwks=issuer.jwks())
+    return TokenVerifier(jwks_url=None, issuer=issuer.ISSUER, audience=settings.auth_audience, local_jwks=issuer.jwks(),
+                         leeway_seconds=settings.auth_leeway_seconds)

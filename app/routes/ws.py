@@ -1,7 +1,8 @@
 """WebSocket ``/ws?token=...``: JSON packages ``{"pkg_id": int, "req_id": str, "data": {...}}``.
 
-Every frame gets exactly one JSON answer ``{"pkg_id", "req_id", "status_code",
-"data" | "error"}``, one ``ws message`` log line and one audit row; a malformed
+Every frame gets exactly one JSON answer ``{"pkg_id", "req_id", "request_id",
+"status_code", "data" | "error"}`` (``error``: the problem-details object of HTTP
+errors), one ``ws message`` log line and one audit row; a malformed
 frame gets an error answer, never a dropped connection.
 """
 
@@ -28,6 +29,7 @@ from app.routes.authors import AuthorIn
 from fastapi_lookout import correlation, metrics
 from fastapi_lookout.audit import AuditEvent, outcome_for_status
 from fastapi_lookout.context import bind_log_fields, get_context
+from fastapi_lookout.problems import problem
 
 router = APIRouter(tags=["websocket"])
 _log = structlog.get_logger("app.ws")
@@ -147,15 +149,16 @@ async def websocket_endpoint(websocket: WebSocket, token: str | None = None) -> 
     try:
         principal = await authenticate_websocket(app.state.token_verifier, token)
     except AuthError as exc:
-        await _reject(websocket, "rejected_auth", 4401,
-                      {"error": "unauthorized", "reason": exc.reason, "message": exc.message})
+        await _reject(websocket, "rejected_auth", 4401, problem(exc.status_code, exc.reason, exc.message,
+                                                                request_id=connection_id))
         return
     registry: ConnectionRegistry = app.state.ws_registry
     if not registry.try_add(principal.sub, settings.ws_max_connections_per_user):
         metrics.RATE_LIMIT_HITS.labels("ws_connection").inc()
         await _reject(websocket, "rejected_limit", 4429,
-                      {"error": "rate_limited", "reason": "too many connections",
-                       "limit": settings.ws_max_connections_per_user})
+                      problem(429, "too_many_connections",
+                              f"at most {settings.ws_max_connections_per_user} connections per user",
+                              request_id=connection_id, limit=settings.ws_max_connections_per_user))
         return
     bind_log_fields(user_id=principal.sub, connection_id=connection_id)
     metrics.WS_CONNECTIONS.labels("accepted").inc()
@@ -202,9 +205,9 @@ async def _handle(
             raise PackageError(403, "forbidden", f"role {package.role!r} required")
         status_code, result = await package.handler(ws, data)
     except PackageError as exc:
-        status_code, error = exc.status_code, {"error": exc.error, "message": exc.message}
+        status_code, error = exc.status_code, problem(exc.status_code, exc.error, exc.message, request_id=request_id)
     except Exception as exc:
-        status_code, error = 500, {"error": "internal_error", "message": "internal error"}
+        status_code, error = 500, problem(500, "internal_error", "internal error", request_id=request_id)
         metrics.APP_ERRORS.labels(type(exc).__name__, "/ws").inc()
         _log.error("ws package failed", exc_info=exc, pkg_id=pkg_id, request_id=request_id)
     reply: dict[str, Any] = {"pkg_id": pkg_id, "req_id": req_id, "request_id": request_id,
@@ -234,6 +237,6 @@ async def _handle(
                 ip_address=ws.client.host if ws.client else None,
                 request_id=request_id,
                 request_data={"pkg_id": pkg_id, "req_id": req_id, "data": data},
-                error_message=error["message"] if error else None,
+                error_message=error["detail"] if error else None,
             )
         )
