@@ -10,7 +10,7 @@ into responses or logs.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
 import jwt
@@ -48,6 +48,8 @@ class Principal:
     sub: str
     username: str
     roles: frozenset[str]
+    valid_until: float | None = field(default=None, compare=False)
+    """Epoch seconds after which the token is refused (``exp`` + leeway): a WebSocket closes then."""
 
 
 class AuthError(Exception):
@@ -120,7 +122,9 @@ class TokenVerifier:
             raise AuthError("invalid_signature", "signing algorithm does not match the key type")
         claims = self._decode(token, key.key, alg)
         self._check_audience(claims)
-        return _principal(claims)
+        exp = claims.get("exp")  # required and numeric: PyJWT checked it
+        valid_until = float(exp) + self.leeway_seconds if isinstance(exp, int | float) else None
+        return _principal(claims, valid_until=valid_until)
 
     async def aclose(self) -> None:
         """Nothing to release (a JWKS fetch opens and closes its own client); kept for the app lifespan."""
@@ -163,7 +167,7 @@ class TokenVerifier:
             raise AuthError("invalid_claims", "token is not meant for this audience")
 
 
-def _principal(claims: Mapping[str, Any]) -> Principal:
+def _principal(claims: Mapping[str, Any], valid_until: float | None = None) -> Principal:
     sub = claims["sub"]
     if not isinstance(sub, str) or not sub:
         raise AuthError("invalid_claims", "token has an empty 'sub' claim")
@@ -174,6 +178,7 @@ def _principal(claims: Mapping[str, Any]) -> Principal:
         sub=sub,
         username=username if isinstance(username, str) and username else sub,
         roles=frozenset(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else frozenset(),
+        valid_until=valid_until,
     )
 
 

@@ -8,18 +8,19 @@ frame gets an error answer, never a dropped connection.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter as Tally
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import orjson
 import structlog
 from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
-from starlette.websockets import WebSocketDisconnect
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from app import authors as store
 from app.auth.dependencies import authenticate_websocket
@@ -103,7 +104,27 @@ class ConnectionRegistry:
             del self._open[user]
 
 
+REFUSED_FRAME_STATUSES: Final = frozenset({400, 404, 413, 429})
+"""Frames refused before any work (malformed, unknown package, too large, over the rate limit): a client
+sending many of them is broken or hostile, and each still costs a reply, a log line and an audit row."""
+CLOSE_POLICY_VIOLATION: Final = 1008
+CLOSE_TOKEN_EXPIRED: Final = 4401
+
+
+@dataclass(slots=True)
+class Session:
+    """One accepted connection: who, its message budget, and how many frames it had refused."""
+
+    principal: Principal
+    connection_id: str
+    limiter: SlidingWindowLimiter
+    max_refused: int
+    refused: int = 0
+
+
 async def _send(ws: WebSocket, payload: dict[str, Any]) -> None:
+    if ws.application_state is not WebSocketState.CONNECTED:
+        return  # closed meanwhile (the token expired): nobody to answer
     await ws.send_text(orjson.dumps(payload).decode())
     metrics.WS_MESSAGES_SENT.inc()
 
@@ -116,11 +137,18 @@ async def _reject(ws: WebSocket, status: str, code: int, error: dict[str, Any]) 
     await ws.close(code=code)
 
 
+def _byte_size(raw: str | bytes) -> int:
+    """A frame's size in bytes: a text frame's in UTF-8 (10,000 emoji are 40 kB, not 10,000 characters)."""
+    if isinstance(raw, bytes) or raw.isascii():
+        return len(raw)
+    return len(raw.encode("utf-8", "surrogatepass"))
+
+
 def _parse(raw: str | bytes | None, max_bytes: int) -> tuple[int | None, str | None, dict[str, Any]]:
     """``(pkg_id, req_id, data)`` or PackageError for frames we cannot serve."""
     if raw is None:
         raise PackageError(400, "malformed", "empty frame")
-    if len(raw) > max_bytes:
+    if len(raw) > max_bytes or (len(raw) * 4 > max_bytes and _byte_size(raw) > max_bytes):
         raise PackageError(413, "message_too_large", f"frame exceeds {max_bytes} bytes")
     try:
         frame = orjson.loads(raw)
@@ -140,6 +168,33 @@ def _parse(raw: str | bytes | None, max_bytes: int) -> tuple[int | None, str | N
     return pkg_id, req_id, data
 
 
+def _close_at_expiry(ws: WebSocket, session: Session) -> asyncio.TimerHandle | None:
+    """One timer per connection (nothing per message): when the token's ``exp`` plus the leeway
+    passes, the client is told why and the socket closes with 4401."""
+    valid_until = session.principal.valid_until
+    if valid_until is None:
+        return None
+
+    def expire() -> None:
+        task = asyncio.ensure_future(_expire(ws, session))
+        _expiring.add(task)
+        task.add_done_callback(_expiring.discard)
+
+    return asyncio.get_running_loop().call_later(max(0.0, valid_until - time.time()), expire)
+
+
+_expiring: set[asyncio.Future[None]] = set()
+
+
+async def _expire(ws: WebSocket, session: Session) -> None:
+    if ws.application_state is not WebSocketState.CONNECTED:
+        return
+    _log.info("ws token expired", status="closed", reason="expired")
+    await _send(ws, {"error": problem(401, "expired", "the token expired: reconnect with a fresh one",
+                                      request_id=session.connection_id)})
+    await ws.close(code=CLOSE_TOKEN_EXPIRED, reason="token expired")
+
+
 @router.websocket("/ws", name="ws")
 async def websocket_endpoint(websocket: WebSocket, token: str | None = None) -> None:
     app = websocket.app
@@ -149,8 +204,8 @@ async def websocket_endpoint(websocket: WebSocket, token: str | None = None) -> 
     try:
         principal = await authenticate_websocket(app.state.token_verifier, token)
     except AuthError as exc:
-        await _reject(websocket, "rejected_auth", 4401, problem(exc.status_code, exc.reason, exc.message,
-                                                                request_id=connection_id))
+        await _reject(websocket, "rejected_auth", CLOSE_TOKEN_EXPIRED if exc.reason == "expired" else 4401,
+                      problem(exc.status_code, exc.reason, exc.message, request_id=connection_id))
         return
     registry: ConnectionRegistry = app.state.ws_registry
     if not registry.try_add(principal.sub, settings.ws_max_connections_per_user):
@@ -163,29 +218,43 @@ async def websocket_endpoint(websocket: WebSocket, token: str | None = None) -> 
     bind_log_fields(user_id=principal.sub, connection_id=connection_id)
     metrics.WS_CONNECTIONS.labels("accepted").inc()
     metrics.WS_CONNECTIONS_ACTIVE.inc()
-    limiter = SlidingWindowLimiter("ws_message", settings.ws_messages_per_minute, settings.ws_messages_per_minute)
+    session = Session(principal, connection_id,
+                      SlidingWindowLimiter("ws_message", settings.ws_messages_per_minute,
+                                           settings.ws_messages_per_minute),
+                      settings.ws_max_refused_frames)
+    expiry = None
     try:
         await websocket.accept()
         _log.info("ws connected", status="accepted")
+        expiry = _close_at_expiry(websocket, session)
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 break
             raw = message.get("text") if message.get("text") is not None else message.get("bytes")
-            await _handle(websocket, principal, raw, limiter, connection_id)
+            if await _handle(websocket, session, raw) in REFUSED_FRAME_STATUSES:
+                session.refused += 1
+                if session.refused >= session.max_refused:
+                    _log.warning("ws closed", status="closed", reason="policy_violation")
+                    await websocket.close(code=CLOSE_POLICY_VIOLATION,
+                                          reason=f"{session.refused} frames refused")
+                    break
     except WebSocketDisconnect:
         pass
     finally:
+        if expiry is not None:
+            expiry.cancel()
         registry.remove(principal.sub)
         metrics.WS_CONNECTIONS_ACTIVE.dec()
         _log.info("ws disconnected", status="closed")
 
 
-async def _handle(
-    ws: WebSocket, principal: Principal, raw: str | bytes | None, limiter: SlidingWindowLimiter, connection_id: str
-) -> None:
+async def _handle(ws: WebSocket, session: Session, raw: str | bytes | None) -> int:
+    """Answer one frame; returns its status code. Every frame, malformed ones included, counts
+    against the connection's message budget first."""
     start = time.perf_counter()
     metrics.WS_MESSAGES_RECEIVED.inc()
+    principal = session.principal
     request_id = correlation.new_id()
     pkg_id: int | None = None
     req_id: str | None = None
@@ -193,13 +262,13 @@ async def _handle(
     package: Package | None = None
     status_code, result, error = 200, None, None
     try:
+        decision = session.limiter.check(session.connection_id)
+        if not decision.allowed:
+            raise PackageError(429, "rate_limited", f"message rate limit; retry after {decision.retry_after} s")
         pkg_id, req_id, data = _parse(raw, ws.app.state.settings.ws_max_message_bytes)
         package = PACKAGES.get(pkg_id)
         if package is None:
             raise PackageError(404, "unknown_package", f"no package {pkg_id}")
-        decision = limiter.check(connection_id)
-        if not decision.allowed:
-            raise PackageError(429, "rate_limited", f"message rate limit; retry after {decision.retry_after} s")
         if package.role not in principal.roles:
             metrics.AUTH_ATTEMPTS.labels("forbidden").inc()
             raise PackageError(403, "forbidden", f"role {package.role!r} required")
@@ -240,3 +309,4 @@ async def _handle(
                 error_message=error["detail"] if error else None,
             )
         )
+    return status_code
