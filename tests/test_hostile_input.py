@@ -113,6 +113,14 @@ def test_nul_in_text_is_422_naming_the_field_over_http_and_websocket(app: AppPro
     assert reply["status_code"] == 422 and "NUL" in check_problem(reply["error"], 422)["detail"]
 
 
+def test_websocket_ids_past_the_databases_range_are_422(app: AppProcess) -> None:
+    with connect(f"ws://127.0.0.1:{app.port}/ws?token={app.token('ws-ids', ALL_ROLES)}") as ws:
+        for author_id in (2**31, 2**63 - 1, True):
+            ws.send(orjson.dumps({"pkg_id": 2, "req_id": "i", "data": {"author_id": author_id}}).decode())
+            reply = orjson.loads(ws.recv(timeout=10))
+            assert reply["status_code"] == 422, reply
+
+
 def test_name_lengths_are_checked_as_sent(app: AppProcess) -> None:
     with app.client() as client:
         assert client.post("/api/authors", json={"name": "\f"}, headers=bearer(app, "len")).status_code == 201

@@ -26,7 +26,7 @@ from app import authors as store
 from app.auth.dependencies import authenticate_websocket
 from app.auth.tokens import AuthError, Principal
 from app.ratelimit import SlidingWindowLimiter
-from app.routes.authors import AuthorIn
+from app.routes.authors import MAX_ID, AuthorIn
 from fastapi_lookout import correlation, metrics
 from fastapi_lookout.audit import AuditEvent, outcome_for_status
 from fastapi_lookout.context import bind_log_fields, get_context
@@ -46,15 +46,15 @@ class PackageError(Exception):
 
 async def _list_authors(ws: WebSocket, data: dict[str, Any]) -> tuple[int, Any]:
     limit = data.get("limit", 100)
-    if not isinstance(limit, int) or not 1 <= limit <= 500:
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 500:
         raise PackageError(422, "invalid", "limit must be an integer from 1 to 500")
     return 200, await store.list_authors(ws.app.state.engine, limit)
 
 
 async def _get_author(ws: WebSocket, data: dict[str, Any]) -> tuple[int, Any]:
     author_id = data.get("author_id")
-    if not isinstance(author_id, int) or author_id < 1:
-        raise PackageError(422, "invalid", "author_id must be a positive integer")
+    if not isinstance(author_id, int) or isinstance(author_id, bool) or not 1 <= author_id <= MAX_ID:
+        raise PackageError(422, "invalid", f"author_id must be an integer from 1 to {MAX_ID}")
     author = await store.get_author(ws.app.state.engine, author_id)
     if author is None:
         raise PackageError(404, "not_found", f"author {author_id} not found")
