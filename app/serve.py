@@ -18,10 +18,15 @@ from collections.abc import Sequence
 
 import uvicorn
 
-from app.server_limits import PROTOCOLS
 from app.settings import get_settings
 
 APP: str = "app.main:app"
+PROTOCOLS: dict[str, str] = {
+    "httptools": "app.server_limits:GuardedHttpToolsProtocol",
+    "h11": "app.server_limits:GuardedH11Protocol",
+}
+"""By import path: uvicorn loads them in each worker. Imported here, the library would come along
+into the supervisor of ``--workers N``, whose metrics would then leave a multiprocess file of their own."""
 
 
 def parser() -> argparse.ArgumentParser:

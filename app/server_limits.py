@@ -172,5 +172,3 @@ class GuardedH11Protocol(_HeadGuard, H11Protocol):
     def _expecting_head(self) -> bool:
         return self.conn.their_state in (h11.IDLE, h11.DONE)
 
-
-PROTOCOLS: Final = {"httptools": GuardedHttpToolsProtocol, "h11": GuardedH11Protocol}
