@@ -222,3 +222,17 @@ def test_httpx_sees_problem_content_type_as_json(app: AppProcess) -> None:
     """Clients that only know JSON still parse it (``+json`` suffix)."""
     response = httpx.get(f"{app.base_url}/nowhere")
     assert response.headers["content-type"].endswith("+json") and response.json()["status"] == 404
+
+
+def test_the_audit_row_keeps_the_problems_detail_as_its_error_message(app: AppProcess) -> None:
+    with app.client() as client:
+        unknown = assert_problem(client.get("/api/nowhere", headers=bearer(app, username="audited")), 404)
+        invalid = assert_problem(client.get("/api/authors?limit=0", headers=bearer(app, username="audited")), 422)
+    expected = {unknown["request_id"]: "Not Found", invalid["request_id"]: invalid["detail"]}
+    deadline, found = time.monotonic() + 10, {}
+    while len(found) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        with sqlite3.connect(app.workdir / "app.db") as db:
+            found = dict(db.execute("SELECT request_id, error_message FROM user_actions WHERE request_id IN (?, ?)",
+                                    tuple(expected)).fetchall())
+    assert found == expected and invalid["detail"].startswith("query.limit: ")
