@@ -33,4 +33,5 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=5 \
 # With PROMETHEUS_MULTIPROC_DIR set (several workers), metric files of a previous run are stale:
 # empty the directory before uvicorn starts. Without it, this is a plain exec.
 ENTRYPOINT ["/bin/sh", "-c", "if [ -n \"$PROMETHEUS_MULTIPROC_DIR\" ]; then mkdir -p \"$PROMETHEUS_MULTIPROC_DIR\" && find \"$PROMETHEUS_MULTIPROC_DIR\" -mindepth 1 -delete; fi; exec \"$@\"", "--"]
-CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000"]
+# The launcher: uvicorn with the request-line, header, timeout, connection and WebSocket size limits.
+CMD ["python", "-m", "app.serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -26,8 +26,10 @@ build: $(BIN)/.installed node_modules/.installed
 check: $(BIN)/.installed node_modules/.installed
 	$(BIN)/python scripts/build_dashboards.py --check
 
+PORT ?= 8000
+
 run: $(BIN)/.installed
-	$(BIN)/uvicorn app.main:app --host 127.0.0.1 --port 8000
+	$(BIN)/python -m app.serve --host 127.0.0.1 --port $(PORT)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

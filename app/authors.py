@@ -6,6 +6,7 @@ library's ``time_queries(engine)``, which ``app.main`` applies to the engine.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,9 +23,14 @@ class DuplicateAuthor(Exception):
 def _row(row: sa.Row[Any]) -> dict[str, Any]:
     data = {str(key): value for key, value in row._mapping.items()}  # keys are quoted_name, a str subclass
     created = data.get("created_at")
-    if created is not None and not isinstance(created, str):
-        data["created_at"] = created.isoformat()
+    if isinstance(created, datetime):
+        data["created_at"] = _utc(created).isoformat()
     return data
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite hands ``CURRENT_TIMESTAMP`` (UTC) back naive; PostgreSQL in the session's zone."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 async def list_authors(engine: AsyncEngine, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:

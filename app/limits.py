@@ -1,28 +1,33 @@
-"""Request body size limit as a pure-ASGI layer: 413 with a JSON reason, before
-the body is read into memory (Content-Length) or as soon as a streamed body
-passes the limit."""
+"""Request body size limit as a pure-ASGI layer: a 413 problem before the body is read
+(Content-Length over the limit) or the moment the bytes received pass it (any framing,
+chunked included), never after buffering the body.
+
+When a streamed body passes the limit the 413 is sent at once and the application's
+``receive`` raises, so it stops reading; whatever the application then tries to send
+(FastAPI turns the failed read into a 400) is dropped: the client has its answer.
+"""
 
 from __future__ import annotations
 
-import orjson
+import contextlib
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fastapi_lookout.problems import send_problem
 
 
 class _TooLarge(Exception):
     pass
 
 
-async def _reject(send: Send, status: int, reason: str, message: str) -> None:
-    body = orjson.dumps({"error": reason, "message": message})
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
-
-
 class BodySizeLimit:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+
+    async def _too_large(self, send: Send, scope: Scope) -> None:
+        await send_problem(send, scope, 413, "payload_too_large", f"request body exceeds {self.max_bytes} bytes",
+                           headers=[(b"connection", b"close")], max_bytes=self.max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -31,30 +36,33 @@ class BodySizeLimit:
         for key, value in scope["headers"]:
             if key == b"content-length":
                 if not value.isdigit():
-                    await _reject(send, 400, "bad_request", "malformed Content-Length")
+                    await send_problem(send, scope, 400, "bad_request", "malformed Content-Length")
                     return
                 if int(value) > self.max_bytes:
-                    await _reject(send, 413, "payload_too_large", f"body exceeds {self.max_bytes} bytes")
+                    await self._too_large(send, scope)
                     return
         received = 0
         started = False
+        refused = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, started, refused
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    if not started:
+                        refused = started = True
+                        await self._too_large(send, scope)
                     raise _TooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return  # the 413 went out already
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
+        with contextlib.suppress(_TooLarge):
             await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await _reject(send, 413, "payload_too_large", f"body exceeds {self.max_bytes} bytes")

@@ -25,19 +25,25 @@ _log = structlog.get_logger("app.ratelimit")
 
 @dataclass(frozen=True, slots=True)
 class Decision:
+    """The answer for one hit; a refusal's numbers are those of the window that refused it
+    (a burst refusal reports the burst, not the untouched per-minute budget)."""
+
     allowed: bool
     limit: int
     remaining: int
     retry_after: int
     """Whole seconds until a request would be accepted (0 when allowed)."""
     reset: int
-    """Seconds until the minute window has room for a full burst again."""
+    """Seconds until the reported window has room again."""
+    window_seconds: int = 60
+    """The window ``limit`` counts over: 60 (per minute) or 1 (burst)."""
 
     def headers(self) -> dict[str, str]:
         headers = {
             "X-RateLimit-Limit": str(self.limit),
             "X-RateLimit-Remaining": str(self.remaining),
             "X-RateLimit-Reset": str(self.reset),
+            "X-RateLimit-Window": str(self.window_seconds),
         }
         if not self.allowed:
             headers["Retry-After"] = str(self.retry_after)
@@ -70,15 +76,16 @@ class SlidingWindowLimiter:
                 break
             in_last_second += 1
         if len(hits) >= self.per_minute:
-            wait = hits[0] + 60.0 - now
+            limit, window, wait = self.per_minute, 60, hits[0] + 60.0 - now
         elif in_last_second >= self.burst:
-            wait = hits[-in_last_second] + 1.0 - now
+            limit, window, wait = self.burst, 1, hits[-in_last_second] + 1.0 - now
         else:
             hits.append(now)
             return Decision(True, self.per_minute, self.per_minute - len(hits), 0, math.ceil(hits[0] + 60.0 - now))
         self._counter.inc()
         _log.warning("rate limit exceeded", limit_type=self.limit_type)
-        return Decision(False, self.per_minute, 0, max(1, math.ceil(wait)), math.ceil(hits[0] + 60.0 - now))
+        retry = max(1, math.ceil(wait))
+        return Decision(False, limit, 0, retry, retry, window)
 
     async def sweep(self, now: float | None = None) -> int:
         """Forget keys with no hit in the last minute; returns how many were dropped."""

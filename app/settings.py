@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     auth_jwks_min_refresh_seconds: float = Field(
         10.0, ge=0, description="Unknown `kid`s trigger at most one JWKS refresh per this interval."
     )
+    auth_leeway_seconds: int = Field(
+        30, ge=0, le=300, description="Clock skew tolerated on a token's `exp`/`nbf`/`iat`: a token is accepted "
+        "(and a WebSocket kept open) until this long after it expired."
+    )
     dev_issuer_key_path: str = Field(
         str(VAR_DIR / "dev-issuer-key.pem"), description="Private key of the local development issuer."
     )
@@ -117,7 +121,33 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(64 * 1024, ge=1, description="Larger request bodies get 413.")
     ws_max_connections_per_user: int = Field(5, ge=1, description="Concurrent WebSocket connections per user.")
     ws_messages_per_minute: int = Field(60, ge=1, description="WebSocket messages per connection per minute.")
-    ws_max_message_bytes: int = Field(16 * 1024, ge=1, description="Larger WebSocket frames are refused.")
+    ws_max_message_bytes: int = Field(
+        16 * 1024, ge=1, description="Larger WebSocket messages (in bytes, UTF-8 for text) are refused: by the "
+        "server while receiving (close 1009, `python -m app.serve`), else with a 413 reply."
+    )
+    ws_max_refused_frames: int = Field(
+        10, ge=1, description="Frames a WebSocket may have refused (malformed, unknown package, too large, over the "
+        "message limit) before it is closed with 1008 (policy violation)."
+    )
+
+    # the server (`python -m app.serve`: Makefile, Dockerfile, tests)
+    server_max_request_line_bytes: int = Field(
+        8 * 1024, ge=64, description="Longer request lines (method, path and query, version) get 414."
+    )
+    server_max_header_bytes: int = Field(
+        32 * 1024, ge=1024, description="Larger request heads (request line and all headers) get 431."
+    )
+    server_header_timeout_seconds: float = Field(
+        10.0, gt=0, description="A request head must arrive within this long of its first byte (else 408); a new "
+        "connection that sends nothing is closed after it."
+    )
+    server_keepalive_timeout_seconds: float = Field(
+        5.0, gt=0, description="Idle keep-alive connections are closed after this long."
+    )
+    server_max_connections: int = Field(
+        1000, ge=1, description="Open connections per worker process, WebSockets included; more get 503 and are "
+        "closed."
+    )
 
     @model_validator(mode="after")
     def _spool_beside_the_data(self) -> Settings:

@@ -10,7 +10,13 @@ JSON access line per request. Options, by keyword:
   ``Authorization: Bearer <token>`` on scrapes);
 - ``configure_logs``: configure structlog/stdlib logging (default True;
   pass False when the application configures logging itself);
-- ``version`` / ``environment``: the ``app_info`` labels.
+- ``version`` / ``environment``: the ``app_info`` labels;
+- ``problem_details`` (default True): every error answered as RFC 9457
+  ``application/problem+json`` (``fastapi_lookout.problems``): HTTPException,
+  Starlette's 404/405 (``Allow`` naming every method of the path), request
+  validation (422 with the field errors; 400 for a body that is not JSON) and
+  unhandled exceptions (500 with the request id); handlers the app already
+  has for these are kept. Pass False to keep FastAPI's own error bodies.
 
 The layer wraps the whole middleware stack, including Starlette's error
 handling, so it sees every status code a client sees and no middleware added
@@ -21,23 +27,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
-from fastapi_lookout.context import SCOPE_KEY, RequestContext
+from fastapi_lookout import problems
+from fastapi_lookout.context import RequestContext
 from fastapi_lookout.logging import configure_logging
 from fastapi_lookout.metrics import set_app_info
 from fastapi_lookout.middleware import AuditSink, ObservabilityMiddleware
+from fastapi_lookout.problems import Problem
 
-__all__ = ["RequestContext", "instrument"]
-
-
-async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
-    ctx: RequestContext | None = request.scope.get(SCOPE_KEY)
-    body: dict[str, Any] = {"error": "internal_error"}
-    if ctx is not None:
-        body["request_id"] = ctx.request_id
-    return JSONResponse(body, status_code=500)
+__all__ = ["Problem", "RequestContext", "instrument"]
 
 
 def instrument(
@@ -51,6 +50,7 @@ def instrument(
     version: str = "0.0.0",
     environment: str = "development",
     service: str = "app",
+    problem_details: bool = True,
 ) -> FastAPI:
     if getattr(app.state, "observability_instrumented", False):
         raise RuntimeError("instrument() was already applied to this app")
@@ -58,8 +58,9 @@ def instrument(
     if configure_logs:
         configure_logging(environment=environment, service=service)
     set_app_info(version, environment)
-    if Exception not in app.exception_handlers and 500 not in app.exception_handlers:
-        app.add_exception_handler(Exception, _internal_error)
+    if problem_details:
+        problems.install_handlers(app)
+        problems.document_problems(app)
 
     build_stack = app.build_middleware_stack
 

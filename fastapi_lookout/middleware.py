@@ -27,7 +27,7 @@ import structlog
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fastapi_lookout import correlation, metrics
+from fastapi_lookout import correlation, metrics, problems
 from fastapi_lookout.audit.event import AuditEvent, outcome_for_status
 from fastapi_lookout.context import CURRENT, SCOPE_KEY, RequestContext
 from fastapi_lookout.exposition import MetricsEndpoint
@@ -36,6 +36,7 @@ from fastapi_lookout.logging import access_log
 
 _ROUTE_CACHE_MAX = 4096
 _ERROR_BODY_MAX = 2048
+_METRICS_METHODS = frozenset({"GET", "HEAD"})
 _log = structlog.get_logger("app.errors")
 
 
@@ -87,6 +88,17 @@ class RouteResolver:
             if match is Match.PARTIAL and partial is None:
                 partial = (path, name)
         return partial or (metrics.UNMATCHED_ENDPOINT, metrics.UNMATCHED_ENDPOINT)
+
+    def allowed_methods(self, scope: Scope) -> list[str]:
+        """Every method of every route whose path matches (a 405's ``Allow``), sorted."""
+        if self._flat is None:
+            self._flat = self._flatten(self._routes)
+        methods: set[str] = set()
+        for route, _, _ in self._flat:
+            route_methods = getattr(route, "methods", None)
+            if route_methods and route.matches(scope)[0] is not Match.NONE:
+                methods.update(route_methods)
+        return sorted(methods)
 
 
 class ObservabilityMiddleware:
@@ -153,15 +165,14 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send_wrapper)
         except Exception as exc:
             started, status = status != 0, 500
-            ctx.error_message = ctx.error_message or f"{type(exc).__name__}: {exc}"[:500]
+            # The exception's text stays in the log line (with its traceback): a database error's
+            # would put SQL and bound parameters into the audit row.
+            ctx.error_message = ctx.error_message or f"internal_error: {type(exc).__name__}"
             metrics.APP_ERRORS.labels(type(exc).__name__, template).inc()
             _log.error("unhandled exception", exc_info=exc, endpoint=template, method=method,
                        error_type=type(exc).__name__)
             if not started:
-                body = orjson.dumps({"error": "internal_error", "request_id": rid})
-                await send({"type": "http.response.start", "status": status,
-                            "headers": [(b"content-type", b"application/json"), rid_header]})
-                await send({"type": "http.response.body", "body": body})
+                await problems.send_problem(send, scope, 500, "internal_error", headers=[rid_header])
         finally:
             end = time.perf_counter()
             duration = end - start
@@ -212,6 +223,11 @@ class ObservabilityMiddleware:
     async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
+            if scope["method"] not in _METRICS_METHODS:  # a scrape reads; anything else is refused
+                await problems.send_problem(send, scope, 405, "method_not_allowed",
+                                            f"{scope['method'][:16]} is not allowed here; allowed: GET, HEAD",
+                                            headers=[(b"allow", b"GET, HEAD")])
+                return
             await self.metrics_endpoint(scope, receive, send)
         elif kind == "websocket":
             await self._websocket(scope, receive, send)
@@ -239,7 +255,7 @@ def _millis(seconds: float) -> float:
 
 
 def _error_text(body: bytearray | None) -> str | None:
-    """The ``detail``/``message`` of a JSON error body, for the audit row."""
+    """The ``detail`` of a problem-details body (or the ``message`` of an older JSON one), for the audit row."""
     if not body:
         return None
     try:

@@ -3,7 +3,9 @@
 Used by the log pipeline (every event) and the audit writer (``request_data``).
 Keys are matched case-insensitively on a substring, so ``Authorization``,
 ``access_token``, ``client_secret``, ``X-Api-Key`` and ``set-cookie`` are all
-caught wherever they are nested.
+caught wherever they are nested. In free text (a log message, a URL) bearer
+tokens, JWTs and the values of secret-named query parameters are replaced,
+whatever their shape (``WebSocket /ws?token=abc`` logs ``?token=[REDACTED]``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,12 @@ _SECRET_KEY = re.compile(
 _SECRET_TEXT = re.compile(
     r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+|\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"
 )
+# Secrets in a URL's query string, whatever their shape (`/ws?token=abc`, `?api_key=1&x=2`): the
+# parameter's name is kept, its value replaced up to the next separator.
+_SECRET_QUERY = re.compile(
+    r"(?i)([?&;][^=&;?#\s\"']*(?:token|passw|secret|api[-_]?key|apikey|credential|session|signature|"
+    r"private[-_]?key|authorization)[^=&;?#\s\"']*=)[^&;#\s\"']*"
+)
 _MAX_DEPTH: Final = 8
 
 
@@ -30,6 +38,9 @@ def is_secret_key(key: str) -> bool:
 
 
 def redact_text(text: str) -> str:
+    """``text`` without bearer tokens, JWTs or secret query-string values (any shape)."""
+    if "=" in text:
+        text = _SECRET_QUERY.sub(r"\1" + REDACTED, text)
     return _SECRET_TEXT.sub(REDACTED, text)
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import sqlite3
 import subprocess
 import sys
-import threading
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +34,7 @@ from tests.test_audit_writer import (  # noqa: F401 - the URL fixtures and `engi
     engine,
     event,
     postgres_url,
+    sqlite_engine,
     sqlite_url,
     wait_until,
 )
@@ -180,16 +181,50 @@ def test_times_are_iso_or_relative_and_utc() -> None:
         parse_time("yesterday", now)
 
 
-async def test_unreachable_database_exits_2_with_the_reason(tmp_path: Path,
+async def test_unreachable_database_exits_2_with_the_reason(postgres_server: PostgresServer,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
-    before = set(threading.enumerate())
-    code = await audit_cli.run(["--database-url", f"sqlite:///{tmp_path / 'missing' / 'db.sqlite'}", "verify"])
+    code = await audit_cli.run(["--database-url", postgres_server.url("no_such_database"), "verify"])
     assert code == 2
-    assert capsys.readouterr().err.startswith("error: OperationalError")
-    # After a failed connect aiosqlite stops its thread without awaiting it; if this test's loop closed first,
-    # the thread's report would fail ("Event loop is closed") and surface as a warning in a later test.
-    await wait_until(lambda: not [t for t in threading.enumerate() if t not in before
-                                  and t.name.endswith("(_connection_worker_thread)")], what="aiosqlite's thread")
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "no_such_database" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", ["verify", "export", "summary", "prune --days 1"])
+def test_a_missing_database_is_one_line_and_no_file_is_created(tmp_path: Path, command: str) -> None:
+    db = tmp_path / "new.db"
+    done = subprocess.run([sys.executable, "scripts/audit.py", "--database-url", f"sqlite+aiosqlite:///{db}",
+                           *command.split()], cwd=REPO, capture_output=True, text=True)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == f"error: no database at {db}: create it with `fastapi-lookout-audit migrate`\n"
+    assert not db.exists()
+
+
+def test_an_unmigrated_database_is_one_line_and_left_as_it_was(tmp_path: Path) -> None:
+    db = tmp_path / "theirs.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE mine (x INTEGER)")
+    before = db.read_bytes()
+    done = subprocess.run([sys.executable, "scripts/audit.py", "--database-url", f"sqlite:///{db}", "verify"],
+                          cwd=REPO, capture_output=True, text=True)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == "error: the audit tables are not in this database: run `fastapi-lookout-audit migrate` " \
+                          "first\n"
+    assert db.read_bytes() == before
+
+
+async def test_export_into_a_closed_pipe_ends_quietly(sqlite_engine: AsyncEngine, sqlite_url: str) -> None:
+    """``audit.py export | head -1``: the reader leaves after one line; the exporter stops without a word."""
+    for first in (0, 1000):  # ~1 MB of CSV, in the test writer's queue bound
+        await write(sqlite_engine, [event(i, request_data={"pad": "x" * 400}) for i in range(first, first + 1000)])
+    exporter = subprocess.Popen([sys.executable, "scripts/audit.py", "--database-url", sqlite_url, "export", "--quiet"],
+                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    head = subprocess.run(["head", "-1"], stdin=exporter.stdout, capture_output=True, text=True, check=True)
+    exporter.stdout.close()
+    stderr = exporter.stderr.read().decode()
+    exporter.stderr.close()
+    assert exporter.wait(30) == audit_cli.EXIT_PIPE == 141
+    assert stderr == ""
+    assert head.stdout.startswith("id,timestamp,")
 
 
 def test_script_verifies_with_database_url_from_the_environment(tmp_path: Path) -> None:

@@ -16,9 +16,10 @@ from structlog.testing import capture_logs
 from app.auth.dependencies import authenticate_websocket, require_role
 from app.auth.dev_issuer import DevIssuer
 from app.auth.tokens import AuthError, Principal, TokenVerifier
-from fastapi_lookout import metrics
+from fastapi_lookout import metrics, problems
 from fastapi_lookout.context import CURRENT, SCOPE_KEY, RequestContext, current_log_fields
 from tests.support.jwks_server import JwksServer
+from tests.support.problems import assert_problem
 
 
 class ContextLayer:
@@ -42,6 +43,7 @@ class ContextLayer:
 
 def make_app(verifier: TokenVerifier | None, seen: list[RequestContext] | None = None) -> FastAPI:
     app = FastAPI()
+    problems.install_handlers(app)
     if verifier is not None:
         app.state.token_verifier = verifier
     if seen is not None:
@@ -172,12 +174,9 @@ async def test_refused_token_is_401_with_reason(
     with capture_logs() as logs:
         async with client(app) as http:
             response = await http.get("/api/authors", headers=headers)
-    assert response.status_code == 401
+    body = assert_problem(response, 401, reason)
     assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
-    detail = response.json()["detail"]
-    assert detail["error"] == "unauthorized"
-    assert detail["reason"] == reason
-    assert detail["message"]
+    assert body["detail"] and body["request_id"] == "req-0"
     assert delta(before, auth_counts()) == {reason: 1}
     [ctx] = seen
     assert ctx.user_id is None
@@ -202,10 +201,8 @@ async def test_unreachable_keycloak_is_503_not_the_clients_fault(issuer: DevIssu
             response = await http.get(
                 "/api/authors", headers={"Authorization": f"Bearer {issuer.mint('alice', ['get-authors'])}"}
             )
-    assert response.status_code == 503
+    assert_problem(response, 503, "jwks_unavailable")
     assert "WWW-Authenticate" not in response.headers
-    assert response.json()["detail"]["error"] == "unavailable"
-    assert response.json()["detail"]["reason"] == "jwks_unavailable"
     assert delta(before, auth_counts()) == {"jwks_unavailable": 1}
 
 
@@ -220,11 +217,9 @@ async def test_valid_token_without_the_role_is_403_forbidden(
     with capture_logs() as logs:
         async with client(app) as http:
             response = await http.get("/api/authors", headers={"Authorization": f"Bearer {token}"})
-    assert response.status_code == 403
+    body = assert_problem(response, 403, "forbidden")
     assert response.headers["WWW-Authenticate"] == 'Bearer error="insufficient_scope"'
-    detail = response.json()["detail"]
-    assert (detail["error"], detail["reason"]) == ("forbidden", "forbidden")
-    assert "get-authors" in detail["message"]
+    assert "get-authors" in body["detail"]
     assert delta(before, auth_counts()) == {"forbidden": 1}
     [ctx] = seen
     assert (ctx.user_id, ctx.username, ctx.roles) == ("user-2", "bob", ("create-author",)), "audit knows who"
@@ -271,3 +266,17 @@ async def test_websocket_refusal_raises_and_counts_once(
     assert info.value.reason == reason
     assert delta(before, auth_counts()) == {reason: 1}
     assert [(e["event"], e["reason"]) for e in logs] == [("authentication failed", reason)]
+
+
+async def test_two_authorization_headers_are_refused_not_guessed(
+    app: FastAPI, issuer: DevIssuer, seen: list[RequestContext]
+) -> None:
+    token = issuer.mint("alice", ["get-authors"])
+    before = auth_counts()
+    async with client(app) as http:
+        response = await http.get("/api/authors", headers=[("Authorization", f"Bearer {token}"),
+                                                           ("Authorization", "Bearer forged")])
+    assert_problem(response, 400, "duplicate_authorization")
+    assert delta(before, auth_counts()) == {"malformed": 1}
+    [ctx] = seen
+    assert ctx.user_id is None and ctx.error_message.startswith("duplicate_authorization")

@@ -255,6 +255,19 @@ async def test_expiry_within_the_clock_skew_leeway_is_accepted(jwks: JwksServer,
     assert (await remote_verifier(jwks).verify(token)).username == "alice"
 
 
+def test_the_leeway_is_the_documented_setting(tmp_path: Path) -> None:
+    key_path = tmp_path / "key.pem"
+    assert build_verifier(dev_settings(key_path, auth_leeway_seconds=0)).leeway_seconds == 0
+    assert build_verifier(dev_settings(key_path)).leeway_seconds == 30 == Settings.model_fields[
+        "auth_leeway_seconds"].default
+
+
+async def test_no_leeway_refuses_a_token_expired_a_moment_ago(jwks: JwksServer, realm_key: Signer) -> None:
+    token = realm_key.sign(valid_claims(exp=int(time.time()) - 2))
+    verifier = TokenVerifier(jwks_url=jwks.url, issuer=ISSUER, audience=None, leeway_seconds=0)
+    await refused(verifier, token, "expired")
+
+
 @pytest.mark.parametrize("claim", ["nbf", "iat"])
 async def test_token_from_the_future_is_invalid_claims(jwks: JwksServer, realm_key: Signer, claim: str) -> None:
     now = int(time.time())

@@ -8,13 +8,15 @@ from collections.abc import Iterator
 import httpx
 import orjson
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 from prometheus_client import REGISTRY
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fastapi_lookout import instrument
 from fastapi_lookout.logging import configure_logging
 from fastapi_lookout.logging import flush as flush_logs
+from tests.support.problems import assert_problem
 
 
 class Capture:
@@ -87,13 +89,13 @@ async def test_one_call_gives_metrics_ids_and_access_lines(bare_app):
     ]
 
 
-async def test_unhandled_exception_is_a_json_500_counted_and_logged_with_traceback(bare_app, tmp_path):
+async def test_unhandled_exception_is_a_problem_500_counted_and_logged_with_traceback(bare_app, tmp_path):
     app, capture = bare_app
     before = value("app_errors_total", error_type="RuntimeError", handler="/boom")
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         response = await client.get("/boom", headers={"X-Correlation-ID": "boom-1"})
-    assert response.status_code == 500
-    assert response.json() == {"error": "internal_error", "request_id": "boom-1"}
+    body = assert_problem(response, 500, "internal_error")
+    assert body["request_id"] == "boom-1" and "kaboom" not in response.text
     assert value("app_errors_total", error_type="RuntimeError", handler="/boom") == before + 1
     assert value("http_requests_total", method="GET", endpoint="/boom", status_code="500") >= 1
     errors = [orjson.loads(line) for line in (tmp_path / "errors.log").read_bytes().splitlines()]
@@ -168,3 +170,67 @@ def test_human_console_format_keeps_the_error_file_in_json(tmp_path, restore_log
     assert "disk on fire" in console and not console.lstrip().startswith("{")
     line = orjson.loads((tmp_path / "errors.log").read_bytes().splitlines()[-1])
     assert line["message"] == "disk on fire" and line["logger"] == "app.human" and line["level"] == "error"
+
+
+class Item(BaseModel):
+    name: str
+
+
+def problem_app() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/items/{item_id}")
+    async def read(item_id: int) -> dict:
+        if item_id == 0:
+            raise HTTPException(409, "item 0 is taken")
+        return {"item_id": item_id}
+
+    @app.delete("/items/{item_id}")
+    async def delete(item_id: int) -> None:
+        return None
+
+    @app.post("/items")
+    async def create(item: Item) -> Item:
+        return item
+
+    return app
+
+
+async def test_an_instrumented_apps_errors_are_all_problem_details(restore_logging):
+    app = instrument(problem_app(), configure_logs=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        assert_problem(await client.get("/nowhere"), 404, "not_found")
+        assert assert_problem(await client.get("/items/0"), 409, "conflict")["detail"] == "item 0 is taken"
+        not_allowed = await client.put("/items/1")
+        assert_problem(not_allowed, 405, "method_not_allowed")
+        assert not_allowed.headers["allow"] == "DELETE, GET"  # every route of the path, not the first one's
+        invalid = assert_problem(await client.post("/items", json={"name": 3, "password": "s3cret"}), 422,
+                                 "validation_failed")
+        assert invalid["errors"] == [{"loc": ["body", "name"], "msg": "Input should be a valid string",
+                                      "type": "string_type"}]
+        malformed = await client.post("/items", content=b"{nope", headers={"content-type": "application/json"})
+        assert_problem(malformed, 400, "malformed_json")
+        assert "s3cret" not in invalid["detail"] and "input" not in invalid["errors"][0]
+    spec = app.openapi()
+    assert "Problem" in spec["components"]["schemas"] and "HTTPValidationError" not in spec["components"]["schemas"]
+    post = spec["paths"]["/items"]["post"]["responses"]
+    assert set(post) == {"200", "400", "422", "500"}
+    assert post["422"]["content"] == {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+async def test_problem_details_can_be_left_off_and_an_apps_own_handler_is_kept(restore_logging):
+    from fastapi.responses import PlainTextResponse
+
+    plain = instrument(problem_app(), configure_logs=False, problem_details=False)
+    own = problem_app()
+
+    @own.exception_handler(404)
+    async def teapot(request, exc) -> PlainTextResponse:
+        return PlainTextResponse("mine", status_code=404)
+
+    instrument(own, configure_logs=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=plain), base_url="http://t") as client:
+        assert (await client.get("/nowhere")).json() == {"detail": "Not Found"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=own), base_url="http://t") as client:
+        assert (await client.get("/nowhere")).text == "mine"
+        assert_problem(await client.get("/items/0"), 409)

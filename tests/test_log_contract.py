@@ -9,6 +9,7 @@ from datetime import datetime
 
 import jwt
 import orjson
+import pytest
 from websockets.sync.client import connect
 
 from fastapi_lookout.logging import BASE_FIELDS, LOG_FIELDS
@@ -141,3 +142,15 @@ def test_unique_request_ids_for_requests_without_one(service):
     with app.client() as client:
         ids = {client.get("/health").headers["x-correlation-id"] for _ in range(20)}
     assert len(ids) == 20
+
+
+@pytest.mark.parametrize(("logged", "shown"), [
+    ('127.0.0.1:5 - "WebSocket /ws?token=abc" [accepted]', '127.0.0.1:5 - "WebSocket /ws?token=[REDACTED]" [accepted]'),
+    ("/cb?state=1&access_token=x-y&Password=hunter2;api_key=k",
+     "/cb?state=1&access_token=[REDACTED]&Password=[REDACTED];api_key=[REDACTED]"),
+    ("/api/authors?author_id=3&limit=5", "/api/authors?author_id=3&limit=5"),
+])
+def test_secret_query_values_are_redacted_whatever_their_shape(logged, shown):
+    from fastapi_lookout.redaction import redact_text
+
+    assert redact_text(logged) == shown

@@ -57,4 +57,4 @@ def test_http_429_carries_retry_after_and_ratelimit_headers(service):
     first = refused[0]
     assert int(first.headers["Retry-After"]) >= 1
     assert first.headers["X-RateLimit-Limit"] and first.headers["X-RateLimit-Remaining"] == "0"
-    assert first.json()["detail"]["limit_type"] == "user"
+    assert first.json()["limit_type"] == "user" and first.json()["reason"] == "rate_limited"

@@ -1,4 +1,4 @@
-"""FastAPI glue: turn a request's bearer token into a ``Principal``, or a 401/403/503.
+"""FastAPI glue: turn a request's bearer token into a ``Principal``, or a 400/401/403/503 problem.
 
 Each check counts exactly one ``auth_attempts_total`` sample, fills the
 request's ``RequestContext`` (the access log, every other log line of the
@@ -11,12 +11,12 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import structlog
-from fastapi import HTTPException, Request, Security
+from fastapi import Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
 from app.auth.tokens import AuthError, Principal, TokenVerifier
-from fastapi_lookout import metrics
+from fastapi_lookout import Problem, metrics
 from fastapi_lookout.context import RequestContext, bind_log_fields, get_context
 
 # Declared on every protected route only so OpenAPI documents the scheme (Swagger's
@@ -61,8 +61,15 @@ def require_role(role: str) -> Callable[..., Awaitable[Principal]]:
         _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)] = None,
     ) -> Principal:
         ctx = get_context(request.scope)
+        authorization = request.headers.getlist("authorization")
+        if len(authorization) > 1:  # which one would a proxy have checked? Refuse, never guess
+            metrics.AUTH_ATTEMPTS.labels("malformed").inc()
+            _logger().warning("authentication failed", reason="duplicate_authorization", required_role=role)
+            if ctx is not None:
+                ctx.error_message = "duplicate_authorization: more than one Authorization header"
+            raise Problem(400, "duplicate_authorization", "send exactly one Authorization header")
         try:
-            principal = await get_verifier(request).verify(bearer_token(request.headers.get("authorization")))
+            principal = await get_verifier(request).verify(bearer_token(authorization[0] if authorization else None))
         except AuthError as exc:
             _count_failure(exc, required_role=role)
             if ctx is not None:
@@ -75,11 +82,7 @@ def require_role(role: str) -> Callable[..., Awaitable[Principal]]:
             _logger().warning("permission denied", reason="forbidden", required_role=role)
             if ctx is not None:
                 ctx.error_message = f"forbidden: {message}"
-            raise HTTPException(
-                403,
-                detail={"error": "forbidden", "reason": "forbidden", "message": message},
-                headers=_WWW_AUTHENTICATE_SCOPE,
-            )
+            raise Problem(403, "forbidden", message, headers=_WWW_AUTHENTICATE_SCOPE)
         metrics.AUTH_ATTEMPTS.labels("success").inc()
         return principal
 
@@ -113,11 +116,8 @@ def _bind_user(principal: Principal, ctx: RequestContext | None) -> None:
         bind_log_fields(user_id=principal.sub, username=principal.username)
 
 
-def _http_error(exc: AuthError) -> HTTPException:
+def _http_error(exc: AuthError) -> Problem:
+    """401 (or 503 when Keycloak's keys are unavailable) whose ``reason`` is the refusal's."""
     unavailable = exc.status_code == 503
-    error = "unavailable" if unavailable else "unauthorized"
-    return HTTPException(
-        exc.status_code,
-        detail={"error": error, "reason": exc.reason, "message": exc.message},
-        headers=None if unavailable else _WWW_AUTHENTICATE_INVALID,
-    )
+    return Problem(exc.status_code, exc.reason, exc.message,
+                   headers=None if unavailable else _WWW_AUTHENTICATE_INVALID)

@@ -10,7 +10,7 @@ into responses or logs.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
 import jwt
@@ -37,7 +37,7 @@ AUTH_REASONS: Final[frozenset[str]] = frozenset(get_args(AuthReason))
 MAX_TOKEN_BYTES: Final = 8 * 1024
 """Keycloak tokens with many roles are 1-3 KiB; anything far larger is not one of ours."""
 LEEWAY_SECONDS: Final = 30
-"""Tolerated clock skew between Keycloak and us for ``exp``/``nbf``/``iat``."""
+"""Default tolerated clock skew between Keycloak and us for ``exp``/``nbf``/``iat`` (``AUTH_LEEWAY_SECONDS``)."""
 FETCH_TIMEOUT_SECONDS: Final = 3.0
 ACCESS_TOKEN_TYPE: Final = "bearer"
 """Keycloak's ``typ`` of access tokens; its ID and refresh tokens must not open an API."""
@@ -48,6 +48,8 @@ class Principal:
     sub: str
     username: str
     roles: frozenset[str]
+    valid_until: float | None = field(default=None, compare=False)
+    """Epoch seconds after which the token is refused (``exp`` + leeway): a WebSocket closes then."""
 
 
 class AuthError(Exception):
@@ -75,8 +77,10 @@ class TokenVerifier:
         min_refresh_seconds: float = 10,
         local_jwks: dict | None = None,
         fetch_timeout_seconds: float = FETCH_TIMEOUT_SECONDS,
+        leeway_seconds: float = LEEWAY_SECONDS,
     ) -> None:
         self._issuer = issuer
+        self.leeway_seconds = leeway_seconds
         self._audience = audience
         self._keys: KeySource
         if local_jwks is not None:
@@ -118,7 +122,9 @@ class TokenVerifier:
             raise AuthError("invalid_signature", "signing algorithm does not match the key type")
         claims = self._decode(token, key.key, alg)
         self._check_audience(claims)
-        return _principal(claims)
+        exp = claims.get("exp")  # required and numeric: PyJWT checked it
+        valid_until = float(exp) + self.leeway_seconds if isinstance(exp, int | float) else None
+        return _principal(claims, valid_until=valid_until)
 
     async def aclose(self) -> None:
         """Nothing to release (a JWKS fetch opens and closes its own client); kept for the app lifespan."""
@@ -130,7 +136,7 @@ class TokenVerifier:
                 key,
                 algorithms=[alg],
                 issuer=self._issuer,
-                leeway=LEEWAY_SECONDS,
+                leeway=self.leeway_seconds,
                 # aud is checked by hand: Keycloak may name the client in `azp` instead.
                 options={"require": ["exp", "sub"], "verify_aud": False},
             )
@@ -161,7 +167,7 @@ class TokenVerifier:
             raise AuthError("invalid_claims", "token is not meant for this audience")
 
 
-def _principal(claims: Mapping[str, Any]) -> Principal:
+def _principal(claims: Mapping[str, Any], valid_until: float | None = None) -> Principal:
     sub = claims["sub"]
     if not isinstance(sub, str) or not sub:
         raise AuthError("invalid_claims", "token has an empty 'sub' claim")
@@ -172,6 +178,7 @@ def _principal(claims: Mapping[str, Any]) -> Principal:
         sub=sub,
         username=username if isinstance(username, str) and username else sub,
         roles=frozenset(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else frozenset(),
+        valid_until=valid_until,
     )
 
 
@@ -187,8 +194,10 @@ def build_verifier(settings: Settings) -> TokenVerifier:
             audience=settings.auth_audience,
             cache_seconds=settings.auth_jwks_cache_seconds,
             min_refresh_seconds=settings.auth_jwks_min_refresh_seconds,
+            leeway_seconds=settings.auth_leeway_seconds,
         )
     issuer = DevIssuer.load_or_create(settings.dev_issuer_key_path)
     if settings.environment != "development":
         log.warning("AUTH_JWKS_URL unset: trusting the local development issuer", environment=settings.environment)
-    return TokenVerifier(jwks_url=None, issuer=issuer.ISSUER, audience=settings.auth_audience, local_jwks=issuer.jwks())
+    return TokenVerifier(jwks_url=None, issuer=issuer.ISSUER, audience=settings.auth_audience, local_jwks=issuer.jwks(),
+                         leeway_seconds=settings.auth_leeway_seconds)

@@ -4,25 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 
 from app.auth.dependencies import require_role
 from app.auth.tokens import Principal
 from app.ratelimit import Decision, SlidingWindowLimiter
+from fastapi_lookout import Problem
 from fastapi_lookout.context import get_context
 
 
-def _refuse(request: Request, decision: Decision, limit_type: str) -> HTTPException:
+def _refuse(request: Request, decision: Decision, limit_type: str) -> Problem:
     ctx = get_context(request.scope)
-    message = f"rate limit exceeded ({limit_type}); retry after {decision.retry_after} s"
+    message = (f"rate limit exceeded ({limit_type}: {decision.limit} per {decision.window_seconds} s); "
+               f"retry after {decision.retry_after} s")
     if ctx is not None:
         ctx.error_message = message
-    return HTTPException(
-        status_code=429,
-        detail={"error": "rate_limited", "limit_type": limit_type, "message": message,
-                "retry_after": decision.retry_after},
-        headers=decision.headers(),
-    )
+    return Problem(429, "rate_limited", message, headers=decision.headers(), limit_type=limit_type,
+                   retry_after=decision.retry_after)
 
 
 async def ip_rate_limit(request: Request) -> None:

@@ -6,22 +6,25 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+
+from fastapi_lookout import problems
+from fastapi_lookout.problems import openapi_responses
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", name="health")
-async def health(request: Request) -> JSONResponse:
-    """200 when the database answers; 503 (with the reason) when it does not."""
+@router.get("/health", name="health", responses=openapi_responses(414, 431, 503))
+async def health(request: Request) -> Response:
+    """200 when the database answers; a 503 problem (``database_unavailable``) when it does not."""
     body: dict[str, Any] = {"status": "ok", "version": request.app.version}
     try:
         async with request.app.state.engine.connect() as conn:
             await conn.execute(sa.text("SELECT 1"))
         body["database"] = "ok"
     except Exception as exc:
-        body.update(status="degraded", database=f"unavailable: {type(exc).__name__}")
-        return JSONResponse(body, status_code=503)
+        return problems.response(request.scope, 503, "database_unavailable",
+                                 f"the database does not answer ({type(exc).__name__})", version=request.app.version)
     writer = getattr(request.app.state, "audit_writer", None)
     if writer is not None:
         body["audit_pending"] = writer.pending

@@ -17,8 +17,10 @@ transactions), so a million rows take a page of memory, not a million.
 Results go to stdout, progress (every 10,000 rows) and errors to stderr.
 
 Exit status: 0 clean, 1 the chain is broken (``verify``), 2 could not run
-(bad arguments, database unreachable, not migrated; ``replay``: rows bound to
-another database without ``--into-other-database``, or rows left in the file).
+(bad arguments, database unreachable, not migrated: one line on stderr, and
+no database file created but by ``migrate``; ``replay``: rows bound to
+another database without ``--into-other-database``, or rows left in the file),
+141 the reader of stdout went away (``export | head``), quietly.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ _RELATIVE = re.compile(r"^(\d+)([smhdw])$")
 _UNITS: Final = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 EXIT_OK, EXIT_BROKEN, EXIT_ERROR = 0, 1, 2
+EXIT_PIPE = 141
+"""stdout was closed by its reader: 128 + SIGPIPE, what a shell reports for ``yes | head -1``."""
 
 
 # --- arguments ------------------------------------------------------------------------------
@@ -389,9 +393,20 @@ async def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
     if not args.database_url:
         print("error: no database: pass --database-url or set DATABASE_URL", file=sys.stderr)
         return EXIT_ERROR
+    creates = args.command == "migrate"
+    missing = None if creates else _missing_sqlite_file(args.database_url)
+    if missing is not None:  # connecting would create it: an empty file left behind
+        print(f"error: no database at {missing}: create it with `fastapi-lookout-audit migrate`", file=sys.stderr)
+        return EXIT_ERROR
     engine = _engine(args.database_url)
     try:
+        if not creates and not await _has_audit_tables(engine):
+            print("error: the audit tables are not in this database: run `fastapi-lookout-audit migrate` first",
+                  file=sys.stderr)
+            return EXIT_ERROR
         return await _COMMANDS[args.command](args, settings, engine)
+    except BrokenPipeError:
+        return EXIT_PIPE  # the reader went away (`| head`): nothing to report
     except (OSError, sa.exc.SQLAlchemyError) as exc:
         print(f"error: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}", file=sys.stderr)
         return EXIT_ERROR
@@ -399,7 +414,31 @@ async def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
         await engine.dispose()
 
 
+def _missing_sqlite_file(database_url: str) -> str | None:
+    """The path of a SQLite database file that does not exist (None: it exists, or not SQLite)."""
+    url = async_url(database_url)
+    if not url.drivername.startswith("sqlite") or url.database in (None, "", ":memory:"):
+        return None
+    return None if Path(url.database).exists() else url.database
+
+
+async def _has_audit_tables(engine: AsyncEngine) -> bool:
+    async with engine.connect() as conn:
+        return await conn.run_sync(lambda sync: sa.inspect(sync).has_table(user_actions.name))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """The script's entry: log lines (e.g. pruning progress) go to stderr, results alone to stdout."""
+    """The script's entry: log lines (e.g. pruning progress) go to stderr, results alone to stdout.
+
+    A closed stdout (``export | head -1``) ends the command quietly with 141, the status a
+    shell reports for a tool that SIGPIPE stopped: no traceback, no error line.
+    """
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
-    return asyncio.run(run(argv))
+    code = asyncio.run(run(argv))
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = EXIT_PIPE
+    if code == EXIT_PIPE:  # Python would report the pipe again when it flushes stdout at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return code

@@ -205,7 +205,7 @@ def test_dockerfile_is_pinned_slim_non_root_runtime_only_with_a_python_healthche
     (user,) = re.findall(r"^USER (\S+)", text, re.M)
     assert user.split(":")[0] not in ("root", "0")
     assert "pip install '/src[reference]'" in text and "[test]" not in text
-    assert re.search(r'^CMD \["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000"\]', text, re.M)
+    assert re.search(r'^CMD \["python", "-m", "app.serve", "--host", "0.0.0.0", "--port", "8000"\]', text, re.M)
     healthcheck = re.search(r"^HEALTHCHECK .*\n.*", text, re.M)
     assert healthcheck and "/health" in healthcheck.group() and "python" in healthcheck.group()
     assert "curl" not in text

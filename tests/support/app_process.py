@@ -1,4 +1,5 @@
-"""The reference service as a real ``uvicorn`` process on 127.0.0.1, with its stdout captured.
+"""The reference service as a real process (``python -m app.serve``: uvicorn with the server-side
+limits) on 127.0.0.1, with its stdout captured.
 
 Contract tests read what the process really emits: the ``/metrics`` text,
 the JSON lines on stdout, the rows in the database.
@@ -51,9 +52,9 @@ class AppProcess:
             "AUDIT_BATCH_TIMEOUT_SECONDS": "0.2",
             **(env or {}),
         }
-        self.argv = [
-            sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(self.port),
-            "--workers", str(workers), "--http", http, "--no-access-log", "--timeout-graceful-shutdown", "20",
+        self.argv = [  # the launcher the Makefile and the Dockerfile use, with the server-side limits
+            sys.executable, "-m", "app.serve", "--host", "127.0.0.1", "--port", str(self.port),
+            "--workers", str(workers), "--http", http, "--timeout-graceful-shutdown", "20",
         ]
         self.new_session = new_session
         self.proc: subprocess.Popen[bytes] | None = None
