@@ -1,78 +1,36 @@
-"""Drop-in observability for any FastAPI app: ``instrument(app)``.
+"""fastapi-lookout: metrics, JSON logs, correlation ids and an audit trail for FastAPI, with one call.
 
-With no other argument it adds Prometheus metrics (the catalog in
-``metrics.py``), ``/metrics``, correlation ids (``X-Correlation-ID``) and one
-JSON access line per request. Options, by keyword:
+    from fastapi_lookout import instrument
+    instrument(app)
 
-- ``audit``: an object with ``enqueue(AuditEvent) -> bool`` (the
-  ``AuditProcessWriter`` or ``AuditWriter``); every request under ``audit_prefixes`` becomes one row;
-- ``metrics_path`` (default ``/metrics``) and ``metrics_token`` (require
-  ``Authorization: Bearer <token>`` on scrapes);
-- ``configure_logs``: configure structlog/stdlib logging (default True;
-  pass False when the application configures logging itself);
-- ``version`` / ``environment``: the ``app_info`` labels;
-- ``problem_details`` (default True): every error answered as RFC 9457
-  ``application/problem+json`` (``fastapi_lookout.problems``): HTTPException,
-  Starlette's 404/405 (``Allow`` naming every method of the path), request
-  validation (422 with the field errors; 400 for a body that is not JSON) and
-  unhandled exceptions (500 with the request id); handlers the app already
-  has for these are kept. Pass False to keep FastAPI's own error bodies.
-
-The layer wraps the whole middleware stack, including Starlette's error
-handling, so it sees every status code a client sees and no middleware added
-later can sit outside it.
+Names are imported on first use: importing a submodule (``fastapi_lookout.problems``, say, in a server's
+supervisor process) registers no metric and configures no logging as a side effect; only ``instrument`` and the
+catalog (``fastapi_lookout.metrics``) do.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI
+if TYPE_CHECKING:
+    from fastapi_lookout.context import RequestContext
+    from fastapi_lookout.instrumentation import instrument
+    from fastapi_lookout.problems import Problem
 
-from fastapi_lookout import problems
-from fastapi_lookout.context import RequestContext
-from fastapi_lookout.logging import configure_logging
-from fastapi_lookout.metrics import set_app_info
-from fastapi_lookout.middleware import AuditSink, ObservabilityMiddleware
-from fastapi_lookout.problems import Problem
+_WHERE = {"instrument": "instrumentation", "RequestContext": "context", "Problem": "problems"}
 
 __all__ = ["Problem", "RequestContext", "instrument"]
 
 
-def instrument(
-    app: FastAPI,
-    *,
-    audit: AuditSink | None = None,
-    audit_prefixes: tuple[str, ...] = ("/api",),
-    metrics_path: str = "/metrics",
-    metrics_token: str | None = None,
-    configure_logs: bool = True,
-    version: str = "0.0.0",
-    environment: str = "development",
-    service: str = "app",
-    problem_details: bool = True,
-) -> FastAPI:
-    if getattr(app.state, "observability_instrumented", False):
-        raise RuntimeError("instrument() was already applied to this app")
-    app.state.observability_instrumented = True
-    if configure_logs:
-        configure_logging(environment=environment, service=service)
-    set_app_info(version, environment)
-    if problem_details:
-        problems.install_handlers(app)
-        problems.document_problems(app)
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
 
-    build_stack = app.build_middleware_stack
 
-    def build_instrumented_stack() -> Any:
-        return ObservabilityMiddleware(
-            build_stack(),
-            routes=app.router.routes,
-            audit=audit,
-            audit_prefixes=audit_prefixes,
-            metrics_path=metrics_path,
-            metrics_token=metrics_token,
-        )
-
-    app.build_middleware_stack = build_instrumented_stack  # type: ignore[method-assign]
-    return app
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE})
