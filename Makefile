@@ -5,7 +5,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: build check run test lint system-deps bench
+.PHONY: build check run test lint system-deps bench scenarios
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -30,6 +30,10 @@ PORT ?= 8000
 
 run: $(BIN)/.installed
 	$(BIN)/python -m app.serve --host 127.0.0.1 --port $(PORT)
+
+# Replays the named incident histories into a real Prometheus and rewrites the truth table (docs/scenarios.md).
+scenarios: system-deps $(BIN)/.installed
+	$(BIN)/python scripts/check_panels.py --scenarios --write docs/scenarios.md
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -33,7 +33,7 @@ GENERATORS: tuple[str, ...] = (
 
 class ValidationFailed(Exception):
     def __init__(self, problems: Sequence[str]) -> None:
-        super().__init__(f"{len(problems)} problem(s)")
+        super().__init__(f"{len(problems)} problem(s): " + "; ".join(problems))
         self.problems = list(problems)
 
 

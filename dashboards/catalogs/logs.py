@@ -11,6 +11,9 @@ STREAM_LABELS: Final = frozenset({"service", "level", "environment", "container"
 """Labels the Alloy pipeline (stack/alloy/pipeline.py) sets on every stream (low cardinality), checked
 against the rendered alloy/config.alloy at build time; LogQL stream selectors may use nothing else.
 Everything else is a ``| json`` field."""
+EVERY_STREAM_LABELS: Final = frozenset({"service", "container"})
+"""The labels Alloy sets on every stream: a line that is not JSON (Keycloak, PostgreSQL, Grafana...) gets only
+these, not ``level`` or ``environment``, which come from the JSON stage."""
 STRUCTURED_METADATA: Final = ("request_id", "user_id")
 """Per-request fields Alloy attaches to each line without creating streams (needs Loki schema v13)."""
 

@@ -17,7 +17,9 @@ from .variables import Variable, custom_variable, datasources, query_variable, t
 MATCH_ALL = ".*"
 """All for field filters: also matches lines that lack the field (Loki sees an empty label)."""
 ANY_STREAM = ".+"
-"""All for stream labels: Loki needs at least one matcher that cannot match the empty string."""
+"""All for the service label, which every stream has: Loki needs one matcher that cannot match the empty string."""
+ANY_LEVEL = ".*"
+"""All for level, which only JSON lines have: ``.+`` would drop Keycloak's, PostgreSQL's, Grafana's lines."""
 
 
 def variables(cfg: Config, kinds: set[DsType]) -> list[Variable]:
@@ -27,7 +29,7 @@ def variables(cfg: Config, kinds: set[DsType]) -> list[Variable]:
     return [
         *datasources(cfg, [DsType.PROMETHEUS, DsType.LOKI]),
         query_variable("service", "Service", lk, q.service_values(cfg), all_value=ANY_STREAM),
-        query_variable("level", "Level", lk, q.level_values(cfg), all_value=ANY_STREAM),
+        query_variable("level", "Level", lk, q.level_values(cfg), all_value=ANY_LEVEL),
         textbox("user_id", "User id"),
         query_variable("endpoint", "Endpoint", prom, label_values(requests, "endpoint"), all_value=MATCH_ALL),
         custom_variable("method", "Method", [*sorted(HTTP_METHODS), OTHER_METHOD], all_value=MATCH_ALL),

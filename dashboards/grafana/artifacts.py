@@ -7,7 +7,7 @@ from typing import Any
 
 from ..catalogs import app as app_catalog
 from ..catalogs import keycloak as keycloak_catalog
-from ..catalogs.logs import LOG_FIELDS
+from ..catalogs.logs import LOG_FIELDS, STRUCTURED_METADATA
 from ..config import Config
 from ..observables import collect
 from ..registry import REGISTRY
@@ -47,6 +47,10 @@ def context(cfg: Config) -> Context:
         catalogs={uids.KEYCLOAK: keycloak_catalog.catalog(), "*": app},
         log_fields=LOG_FIELDS,
         datasource_uids=cfg.datasource_uids(),
+        scrape_intervals={"app": cfg.prometheus.app_scrape_interval,
+                          "keycloak": cfg.prometheus.keycloak_scrape_interval,
+                          "prometheus": cfg.prometheus.scrape_interval},
+        datasource_interval=cfg.prometheus.scrape_interval,
     )
 
 
@@ -69,6 +73,19 @@ def _register_dashboard(layout: Layout) -> None:
 
 for _layout in LAYOUTS:
     _register_dashboard(_layout)
+
+
+@REGISTRY.validator("grafana-provisioning")
+def check_provisioning(cfg: Config) -> list[str]:
+    """The request_id link of the Loki datasource must find request_id where every logs panel shows it."""
+    problems = []
+    for ds in provisioning.datasources(cfg)["datasources"]:
+        for derived in ds.get("jsonData", {}).get("derivedFields", []):
+            if derived.get("matcherType") != "label" or derived.get("matcherRegex") not in STRUCTURED_METADATA:
+                problems.append(f"datasource {ds['uid']}: derived field {derived.get('name')!r} must match the "
+                                "structured-metadata label (matcherType: label): logs panels rewrite lines with "
+                                "line_format, so a regex on the line finds nothing there")
+    return problems
 
 
 @REGISTRY.artifact("grafana-datasources", "grafana/provisioning/datasources/datasources.yml")

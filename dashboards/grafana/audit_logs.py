@@ -41,6 +41,7 @@ LAYOUT = Layout(
     ),
     variables=variables,
     tags=("audit", "observability-bundle"),
+    scrape_interval=lambda cfg: cfg.prometheus.app_scrape_interval,
     time_from="now-6h",
     refresh="1m",
     links=(Link("Application logs", f"/d/{uids.LOGS}"), Link("FastAPI service", f"/d/{uids.FASTAPI}")),

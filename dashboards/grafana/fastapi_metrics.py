@@ -49,6 +49,7 @@ LAYOUT = Layout(
     ),
     variables=variables,
     tags=("fastapi", "observability-bundle"),
+    scrape_interval=lambda cfg: cfg.prometheus.app_scrape_interval,
     links=(Link("Application logs", f"/d/{uids.LOGS}"), Link("Audit logs", f"/d/{uids.AUDIT}"),
            Link("Keycloak", f"/d/{uids.KEYCLOAK}")),
 )

@@ -152,6 +152,8 @@ class HousePanel(core.Panel):
     custom: dict[str, Any] = attr.ib(factory=dict)
     defaults: dict[str, Any] = attr.ib(factory=dict)
     overrides: list[dict[str, Any]] = attr.ib(factory=list)
+    min_interval: str = attr.ib(default="")
+    """Grafana's panel ``interval``: the scrape interval of the job it reads, when not the datasource's."""
 
     def to_json_data(self) -> dict[str, Any]:
         obs = self.obs
@@ -176,6 +178,8 @@ class HousePanel(core.Panel):
         }
         if obs.links:
             out["links"] = [{"targetBlank": False, "title": lk.title, "url": lk.url} for lk in obs.links]
+        if self.min_interval:
+            out["interval"] = self.min_interval
         return out
 
 

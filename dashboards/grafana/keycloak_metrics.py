@@ -39,4 +39,5 @@ LAYOUT = Layout(
     tags=("keycloak", "observability-bundle"),
     links=(Link("FastAPI service", f"/d/{uids.FASTAPI}"),),
     feature="keycloak",
+    scrape_interval=lambda cfg: cfg.prometheus.keycloak_scrape_interval,
 )

@@ -64,6 +64,9 @@ class Layout:
     links: tuple[Link, ...] = ()
     feature: str | None = None
     """A dashboard that exists only with this feature (keycloak-metrics, audit-logs)."""
+    scrape_interval: Callable[[Config], str] | None = None
+    """The scrape interval of the job its Prometheus panels read; set as their min interval when it is not the
+    datasource's, so Grafana's ``$__rate_interval`` spans enough samples of that job."""
     placed: tuple[str, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
@@ -115,6 +118,9 @@ def render(layout: Layout, observables: Observables, cfg: Config, present: set[s
                 continue
             kinds.add(obs.datasource)
             panel = house.panel(obs, cell.width, cell.height)
+            interval = layout.scrape_interval(cfg) if layout.scrape_interval else ""
+            if obs.datasource is DsType.PROMETHEUS and interval and interval != cfg.prometheus.scrape_interval:
+                panel = attr.evolve(panel, min_interval=interval)
             panels.append(attr.evolve(panel, id=stable_id(layout.uid, cell.name)))
         if panels:
             rows.append((row.title, panels))

@@ -33,7 +33,9 @@ def datasources(cfg: Config) -> dict[str, Any]:
                 "editable": False,
                 "jsonData": {
                     "httpMethod": "POST",
-                    "timeInterval": "15s",
+                    # the scrape interval Grafana assumes for $__rate_interval (panels reading a job scraped at
+                    # another interval set their own min interval)
+                    "timeInterval": cfg.prometheus.scrape_interval,
                     "exemplarTraceIdDestinations": [
                         # exemplars carry the request id; open that request's log lines (Loki) in the logs dashboard
                         {"name": "request_id", "url": _grafana_literal(logs_of_request),
@@ -50,10 +52,13 @@ def datasources(cfg: Config) -> dict[str, Any]:
                 "editable": False,
                 "jsonData": {
                     "maxLines": 1000,
+                    # request_id is structured metadata (Alloy): matched by label, so the link appears on every
+                    # logs panel, also those whose line_format rewrites the line
                     "derivedFields": [
                         {
                             "name": "request_id",
-                            "matcherRegex": r'"request_id":\s*"([^"]+)"',
+                            "matcherType": "label",
+                            "matcherRegex": "request_id",
                             "url": _grafana_literal(logs_of_request),
                             "urlDisplayLabel": "All lines of this request",
                         },

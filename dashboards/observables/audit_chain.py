@@ -6,7 +6,7 @@ from fastapi_lookout import metrics as m
 
 from ..catalogs.app import series_name
 from ..config import Config, DsType
-from ..queries import PANEL, Scope, rule
+from ..queries import PANEL, RANGE, Scope, rule
 from ..queries import audit as q
 from ..stack.prometheus.rules import Alert, Case, Fired, series
 from . import model as o
@@ -29,7 +29,7 @@ def status(cfg: Config) -> Observable:
     labels = _app(cfg)
     broken = series_name(m.AUDIT_CHAIN_BROKEN)
     return Observable(
-        name="audit_chain.status", title="Chain status",
+        name="audit_chain.status", title="Chain status, last verification",
         description=("Last periodic verification of the audit hash chain: intact, or BROKEN when a row was edited, "
                      "deleted, reordered or inserted outside the app. scripts/audit.py verify names the row."),
         unit="none", datasource=PROM, queries=(Query(q.chain_broken(cfg), instant=True),), style=o.chain_status(),
@@ -120,22 +120,23 @@ def observables(cfg: Config) -> list[Observable]:
     on_audit = "Its stale or broken verification has the alerts (AuditChainVerificationStale, AuditChainBroken)."
     return [
         status(cfg), verification_age(cfg),
-        Observable("audit_chain.status_service", "Audit chain",
+        Observable("audit_chain.status_service", "Audit chain, last verification",
                    "Last periodic verification of the audit hash chain (details on the audit dashboard).", "none",
                    PROM, (Query(q.chain_broken(cfg, PANEL), instant=True),), o.chain_status(),
                    Thresholds.any_is("red"), alert_refs=("AuditChainBroken",), feature=AUDIT),
-        Observable("audit_chain.unverified", "Unverified rows",
+        Observable("audit_chain.unverified", "Unverified rows now",
                    "Rows written (chain head) but not yet verified; drains every verification interval.", "short",
                    PROM, (Query(q.chain_unverified_rows(cfg)),), o.stat(), unverified, no_alert=on_audit,
                    feature=AUDIT),
-        Observable("audit_chain.unverified_service", "Unverified audit rows",
+        Observable("audit_chain.unverified_service", "Unverified audit rows now",
                    "Rows written to the hash chain but not yet verified.", "short", PROM,
                    (Query(q.chain_unverified_rows(cfg, PANEL)),), o.stat(), unverified, no_alert=on_audit,
                    feature=AUDIT),
         Observable("audit_chain.failed_verifications", "Failed verifications",
-                   "Verification runs that found tampering (broken) or could not read the database (error), in the "
-                   "last interval.", "short", PROM,
-                   (Query(q.chain_failed_verifications(cfg), legend="{{result}}"),), o.stat(),
+                   "Verification runs that found tampering (broken) or could not read the database (error), over "
+                   "the time range.", "short", PROM,
+                   (Query(q.chain_failed_verifications(cfg, Scope((cfg.app_selector,), RANGE)), legend="{{result}}",
+                          instant=True),), o.stat(),
                    Thresholds.any_is("red"), no_alert=on_audit, feature=AUDIT),
         Observable("audit_chain.progress", "Rows written vs verified",
                    "Highest seq written to the chain and highest seq the verifier found intact: the lines meet "

@@ -6,7 +6,7 @@ from fastapi_lookout import metrics as m
 
 from ..catalogs.app import series_name
 from ..config import Config, DsType
-from ..queries import Scope, rule
+from ..queries import TOTAL, Scope, rule
 from ..queries import fastapi as q
 from ..stack.prometheus.rules import Alert, Case, Fired, series
 from . import model as o
@@ -32,7 +32,7 @@ def queue(cfg: Config) -> Observable:
     shared = {"name": "AuditQueueBacklog",
               "summary": "{{ $value }} audit rows wait in memory on {{ $labels.instance }}"}
     return Observable(
-        name="audit.queue", title="Queue size",
+        name="audit.queue", title="Queue size now",
         description="Audit rows waiting in memory; a growing queue means the DB is slow or down.",
         unit="short", datasource=PROM, queries=(Query(q.audit_queue(cfg)),), style=o.stat(),
         thresholds=Thresholds.of("green", (a.audit_queue_warning, "orange"), (a.audit_queue_critical, "red")),
@@ -73,8 +73,8 @@ def failures(cfg: Config) -> Observable:
     name = series_name(m.AUDIT_WRITE_FAILURES)
     return Observable(
         name="audit.write_failures", title="Write failures",
-        description="Failed batch writes in the last interval (rows are kept and retried).",
-        unit="short", datasource=PROM, queries=(Query(q.audit_failures(cfg)),), style=o.stat(),
+        description="Failed batch writes over the time range (rows are kept and retried).",
+        unit="short", datasource=PROM, queries=(Query(q.audit_failures(cfg, TOTAL), instant=True),), style=o.stat(),
         thresholds=Thresholds.any_is("red"),
         alerts=(Alert(
             name="AuditWriteFailures",
@@ -108,8 +108,8 @@ def dropped(cfg: Config) -> Observable:
     name = series_name(m.AUDIT_EVENTS_DROPPED)
     return Observable(
         name="audit.dropped", title="Dropped rows",
-        description="Rows refused because the queue was full: lost audit records.",
-        unit="short", datasource=PROM, queries=(Query(q.audit_dropped(cfg)),), style=o.stat(),
+        description="Rows refused over the time range (queue full, or malformed): lost audit records.",
+        unit="short", datasource=PROM, queries=(Query(q.audit_dropped(cfg, TOTAL), instant=True),), style=o.stat(),
         thresholds=Thresholds.any_is("red"),
         alerts=(Alert(
             name="AuditEventsDropped",
@@ -182,7 +182,7 @@ def foreign_spool(cfg: Config) -> Observable:
     labels = _app(cfg)
     name = series_name(m.AUDIT_SPOOL_FOREIGN_ROWS)
     return Observable(
-        name="audit.foreign_spool", title="Rows awaiting review",
+        name="audit.foreign_spool", title="Rows awaiting review now",
         description=("Spooled audit rows bound to another database, set aside at start: never replayed here "
                      "automatically; a reviewer decides where they belong."),
         unit="short", datasource=PROM, queries=(Query(q.audit_foreign_spool(cfg)),), style=o.stat(),
@@ -222,8 +222,9 @@ def observables(cfg: Config) -> list[Observable]:
     healthy = "Throughput and latency of a healthy writer; its failures, backlog and stalls have alerts."
     return [
         queue(cfg), failures(cfg), dropped(cfg),
-        Observable("audit.spooled", "Spooled rows", "Rows saved to the spool file at shutdown because the DB was "
-                   "down.", "short", PROM, (Query(q.audit_spooled(cfg)),), o.stat(), Thresholds.any_is("orange"),
+        Observable("audit.spooled", "Spooled rows", "Rows saved to the spool file at shutdown over the time range "
+                   "(the DB was down then).", "short", PROM, (Query(q.audit_spooled(cfg, TOTAL), instant=True),),
+                   o.stat(), Thresholds.any_is("orange"),
                    no_alert="Spooled rows are replayed at the next start: kept, not lost.", feature=AUDIT),
         last_write(cfg),
         foreign_spool(cfg),
@@ -234,8 +235,9 @@ def observables(cfg: Config) -> list[Observable]:
         Observable("audit.batch_latency", f"Batch latency {pct}", "Time to write one batch of audit rows.", "s",
                    PROM, (Query(q.audit_batch_latency(cfg), legend="batch"),), o.timeseries(), no_alert=healthy,
                    feature=AUDIT),
-        Observable("audit.pruned", "Rows pruned", "Audit rows deleted by retention in the last interval, under a "
-                   "signed checkpoint.", "short", PROM, (Query(q.audit_pruned(cfg)),), o.stat(),
+        Observable("audit.pruned", "Rows pruned", "Audit rows deleted by retention over the time range, each "
+                   "range under a signed checkpoint.", "short", PROM,
+                   (Query(q.audit_pruned(cfg, TOTAL), instant=True),), o.stat(),
                    no_alert="Retention pruning is intended; a pruned range stays verifiable by its checkpoint.",
                    feature=AUDIT),
     ]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..config import Config, DsType
+from ..queries import TOTAL, rule
 from ..queries import fastapi as q
-from ..queries import rule
 from ..stack.prometheus import recording
 from ..stack.prometheus.rules import Alert, Case, Fired, series
 from ..stack.prometheus.scrape import scrape_jobs
@@ -35,9 +35,10 @@ def error_ratio(cfg: Config) -> Observable:
     return Observable(
         name="http.error_ratio",
         title="Error ratio (5xx)",
-        description=(f"sum(5xx) / sum(all) for the service. Red above the error budget of the "
+        description=(f"sum(5xx) / sum(all) over the dashboard's time range. Red above the error budget of the "
                      f"{cfg.slo.availability * 100:g}% availability objective."),
-        unit="percentunit", datasource=PROM, queries=(Query(q.error_ratio(cfg)),), style=o.stat(),
+        unit="percentunit", datasource=PROM, queries=(Query(q.error_ratio(cfg, TOTAL), instant=True),),
+        style=o.stat(),
         thresholds=Thresholds.of("green", (round(1 - cfg.slo.availability, 6), "red")),
         alerts=(Alert(
             name="AppHighErrorRatio",
@@ -178,16 +179,17 @@ def observables(cfg: Config) -> list[Observable]:
     slo = cfg.slo
     pct = _pct(cfg)
     return [
-        Observable("http.request_rate", "Request rate", "All HTTP requests answered per second, every status code.",
-                   "reqps", PROM, (Query(q.request_rate(cfg)),), o.stat(), no_alert=TRAFFIC),
+        Observable("http.request_rate", "Request rate",
+                   "HTTP requests answered per second, every status code, on average over the time range.",
+                   "reqps", PROM, (Query(q.request_rate(cfg, TOTAL), instant=True),), o.stat(), no_alert=TRAFFIC),
         error_ratio(cfg),
-        Observable("http.in_progress", "Requests in progress",
+        Observable("http.in_progress", "Requests in progress now",
                    "Requests being served right now, summed over instances.", "short", PROM,
                    (Query(f"sum({q.in_progress(cfg)})"),), o.stat(),
                    no_alert="Saturation shows in latency first, which the latency SLO pages on."),
         Observable("http.unmatched", "Unmatched requests",
-                   "Requests no route matched (404s on unknown paths), collapsed into one series.", "reqps", PROM,
-                   (Query(q.unmatched_rate(cfg)),), o.stat(),
+                   "Requests no route matched (404s on unknown paths) per second, on average over the time range.",
+                   "reqps", PROM, (Query(q.unmatched_rate(cfg, TOTAL), instant=True),), o.stat(),
                    no_alert="Scanners and typos: noise for a pager, a trend for a review."),
         Observable("http.rate_by_endpoint", "Request rate by endpoint",
                    "Requests per second per route template and method.", "reqps", PROM,
@@ -200,8 +202,8 @@ def observables(cfg: Config) -> list[Observable]:
                    "s", PROM, (Query(q.latency_by_endpoint(cfg), legend="{{endpoint}}", exemplars=True),),
                    o.timeseries(), Thresholds.of("green", (slo.latency_p95_seconds, "red")), no_alert=TRAFFIC),
         Observable("http.status_classes", "Responses by status class",
-                   "Responses per second by status class; 4xx include 401/403/413/429.", "reqps", PROM,
-                   tuple(Query(q.status_rate(cfg, d), legend=f"{d}xx") for d in "12345"),
+                   "Responses per second by status class (a line per class that occurs); 4xx include "
+                   "401/403/413/429.", "reqps", PROM, (Query(q.status_classes(cfg), legend="{{class}}xx"),),
                    o.timeseries(stack=True, colors={"2xx": "green", "3xx": "blue", "4xx": "orange", "5xx": "red"}),
                    no_alert="5xx page through AppHighErrorRatio and the availability SLO; 4xx are the clients'."),
         Observable("http.in_progress_by_endpoint", "In progress by endpoint",
@@ -218,7 +220,8 @@ def observables(cfg: Config) -> list[Observable]:
                    "s", PROM, (Query(q.db_latency(cfg), legend="{{operation}}"),), o.timeseries(),
                    no_alert="Slow statements surface as request latency, which the latency SLO pages on.",
                    feature="database"),
-        Observable("service.info", "App info", "Version, Python and environment of the running build.", "none",
+        Observable("service.info", "Build running now", "Version, Python and environment of the running build.",
+                   "none",
                    PROM, (Query(q.app_info(cfg), legend="{{version}} · py {{python_version}} · {{environment}}",
                                 instant=True),), o.stat(text_mode="name"),
                    no_alert="Which build runs is a fact, not a condition."),

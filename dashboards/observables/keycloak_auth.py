@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ..catalogs import keycloak as kc
 from ..config import Config, DsType
+from ..queries import TOTAL, rule
 from ..queries import keycloak as q
-from ..queries import rule
 from ..stack.prometheus.rules import Alert, Case, Fired, series
 from ..stack.prometheus.slo import number, percent
 from . import model as o
@@ -78,8 +78,10 @@ def failure_ratio(cfg: Config) -> Observable:
     logins = q.login_attempts(cfg, scope)
     return Observable(
         name="keycloak.failure_ratio", title="Login failure ratio",
-        description="Failed / all logins. Empty without logins: a ratio of nothing is undefined.",
-        unit="percentunit", datasource=PROM, queries=(Query(q.login_failure_ratio(cfg)),), style=o.stat(),
+        description=("Failed / all logins over the time range. Empty without logins: a ratio of nothing is "
+                     "undefined."),
+        unit="percentunit", datasource=PROM, queries=(Query(q.login_failure_ratio(cfg, TOTAL), instant=True),),
+        style=o.stat(),
         thresholds=Thresholds.of("green", (p.keycloak_login_failure_ratio_warning, "orange"),
                                  (p.keycloak_login_failure_ratio_critical, "red")),
         alerts=(Alert(
@@ -148,11 +150,12 @@ def observables(cfg: Config) -> list[Observable]:
         kc_obs("keycloak.http_5xx", "5xx by URI", "SERVER_ERROR responses per second by URI template." + LAZY,
                "reqps", PROM, (Query(q.http_5xx_by_uri(cfg), legend="{{uri}}"),), o.timeseries(),
                Thresholds.of("green", (p.keycloak_5xx_per_second, "red")), no_alert=http),
-        kc_obs("keycloak.active_requests", "Active requests", "Requests Keycloak is serving right now.", "short",
+        kc_obs("keycloak.active_requests", "Active requests now", "Requests Keycloak is serving right now.", "short",
                PROM, (Query(q.active_requests(cfg)),), o.stat(), no_alert=http),
         kc_obs("keycloak.within_slo", f"Faster than {slo.latency_p95_seconds} s",
-               f"Share of requests under the {slo.latency_p95_seconds} s bound; needs that bound in "
-               "--http-metrics-slos.", "percentunit", PROM, (Query(q.http_within_slo(cfg)),), o.stat(),
+               f"Share of requests under the {slo.latency_p95_seconds} s bound over the time range; needs that "
+               "bound in --http-metrics-slos.", "percentunit", PROM,
+               (Query(q.http_within_slo(cfg, TOTAL), instant=True),), o.stat(),
                Thresholds.of("red", (slo.latency_quantile, "green")), no_alert=http),
         kc_obs("keycloak.latency_by_uri", "Average latency by URI", "Mean request time per URI template (sum / count).",
                "s", PROM, (Query(q.http_avg_latency_by_uri(cfg), legend="{{uri}}"),), o.timeseries(),

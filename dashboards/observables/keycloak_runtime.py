@@ -71,7 +71,8 @@ def gc_overhead(cfg: Config) -> Observable:
     family = kc.family("jvm_gc_overhead")
     labels, inst = _inst(cfg)
     return Observable(
-        name="keycloak.gc_overhead", title="GC overhead", description="Share of CPU time spent in garbage collection.",
+        name="keycloak.gc_overhead", title="GC overhead now",
+        description="Share of CPU time spent in garbage collection, as the JVM reports it now.",
         unit="percentunit", datasource=PROM, queries=(Query(q.gc_overhead(cfg)),), style=o.stat(),
         thresholds=Thresholds.of("green", (p.keycloak_gc_overhead_warning, "orange"), (a.keycloak_gc_overhead, "red")),
         alerts=(Alert(
@@ -173,7 +174,7 @@ def observables(cfg: Config) -> list[Observable]:
         kc_obs("keycloak.cpu", "CPU", "Process and system CPU usage, 0..1 of all cores.", "percentunit", PROM,
                (Query(q.cpu(cfg, "process"), legend="process"), Query(q.cpu(cfg, "system"), legend="system")),
                o.timeseries(), cpu, no_alert=CAPACITY),
-        kc_obs("keycloak.uptime", "Uptime", "Time since the youngest Keycloak instance started.", "s", PROM,
+        kc_obs("keycloak.uptime", "Uptime now", "Time since the youngest Keycloak instance started.", "s", PROM,
                (Query(q.uptime(cfg)),), o.stat(),
                no_alert="A restart is visible here; a down Keycloak is TargetDown."),
         pool(cfg),

@@ -22,7 +22,7 @@ def websocket(cfg: Config) -> list[Observable]:
     pct = f"p{round(cfg.slo.latency_quantile * 100)}"
     ws = "websocket"
     return [
-        Observable("ws.open", "Open connections", "WebSocket connections open right now.", "short", PROM,
+        Observable("ws.open", "Open connections now", "WebSocket connections open right now.", "short", PROM,
                    (Query(q.ws_active(cfg)),), o.stat(), no_alert=WS_TRAFFIC, feature=ws),
         Observable("ws.connections", "Connection attempts by status",
                    "Accepted vs rejected (bad token, connection limit) per second.", "ops", PROM,

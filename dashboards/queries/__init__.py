@@ -41,6 +41,10 @@ class Scope:
 
 PANEL = Scope(('job=~"$job"', 'instance=~"$instance"'), RATE)
 """Every Prometheus panel filters on the ``job``/``instance`` variables."""
+RANGE = "$__range"
+TOTAL = Scope(PANEL.matchers, RANGE)
+"""A stat's instant query over the whole dashboard range: a total, or a ratio, of what the user is looking at
+(never just the last minute)."""
 
 
 def rule(selector: str, *, by: tuple[str, ...] = ("job",), window: str = RULE_WINDOW) -> Scope:

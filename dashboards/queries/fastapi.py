@@ -38,6 +38,13 @@ def request_count(cfg: Config, scope: Scope = PANEL) -> str:
     return increase(scope, s(m.HTTP_REQUESTS))
 
 
+def status_classes(cfg: Config, scope: Scope = PANEL) -> str:
+    """Responses per second by status class, one series per class that really occurs (``class`` = "2" for 2xx):
+    no query for a class the service never sends."""
+    inner = f"rate({s(m.HTTP_REQUESTS)}{scope.sel()}[{scope.window}])"
+    return f'sum by (class) (label_replace({inner}, "class", "$1", "status_code", "(.).."))'
+
+
 def status_rate(cfg: Config, status_class: str, scope: Scope = PANEL) -> str:
     """Rate of one status class (``"5"`` -> 5xx)."""
     return rate(scope, s(m.HTTP_REQUESTS), f'status_code=~"{status_class}.."')

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..catalogs.logs import LOKI_SPECIAL_LABELS, STREAM_LABELS
+from . import templates
 from .variables import substitute
 
 SCRIPT = Path(__file__).resolve().with_name("logql_check.mjs")
@@ -59,6 +60,13 @@ class Parsed:
     line_format_fields: tuple[str, ...]
     unwrap: tuple[str, ...]
     parsers: tuple[str, ...]
+    templates: tuple[str, ...] = ()
+    """``line_format`` templates, as Loki receives them."""
+    json_stages: tuple[tuple[str, ...] | None, ...] = ()
+    """The fields each ``| json`` stage extracts; None for a bare ``| json`` (every field)."""
+    stream_matchers: tuple[tuple[str, str, str], ...] = ()
+    """(label, operator, value) of the stream selector."""
+    metric: bool = False
 
 
 def available() -> bool:
@@ -92,6 +100,10 @@ def parse_batch(queries: Sequence[str], *, node: str | None = None) -> list[Pars
             line_format_fields=tuple(r["lineFormatFields"]),
             unwrap=tuple(r["unwrap"]),
             parsers=tuple(r["parsers"]),
+            templates=tuple(r["templates"]),
+            json_stages=tuple(None if s is None else tuple(s) for s in r["jsonStages"]),
+            stream_matchers=tuple((m["name"], m["op"], m["value"]) for m in r["streamMatchers"]),
+            metric=r["metric"],
         )
         for r in json.loads(proc.stdout)
     ]
@@ -124,4 +136,26 @@ def check(
     problems += [f"line_format uses {name!r}, which is not a logged field"
                  for name in parsed.line_format_fields if name not in fields | streams]
     problems += [f"unwrap of {name!r}, which is not a logged field" for name in parsed.unwrap if name not in fields]
+    return problems + _semantics(parsed, fields)
+
+
+def _semantics(parsed: Parsed, fields: frozenset[str]) -> list[str]:
+    """Beyond the grammar: what Loki would compute, and what Go's template engine would refuse."""
+    problems = []
+    if parsed.metric and None in parsed.json_stages:
+        problems.append("a metric query parses every field of every line with a bare | json: name the fields it "
+                        "needs (| json a, b)")
+    for stage in parsed.json_stages:
+        problems += [f"| json extracts {name!r}, which is not a logged field" for name in stage or ()
+                     if name not in fields]
+    named = [set(stage) for stage in parsed.json_stages if stage is not None]
+    if named and None not in parsed.json_stages:
+        extracted = set().union(*named)
+        problems += [f"filter on {name!r}, which no | json stage extracts" for name, after in parsed.label_filters
+                     if after and name in fields and name not in extracted]
+    for template in parsed.templates:
+        try:
+            templates.fields(template)
+        except templates.TemplateError as exc:
+            problems.append(f"line_format {exc}")
     return problems

@@ -4,9 +4,9 @@
 //          @lezer/lr, resolve from there), so this script can ship inside the Python package.
 // stdin:  a JSON array of query strings (Grafana variables already replaced).
 // stdout: a JSON array, one object per query:
-//   { ok, error: {message, position} | null, streamLabels: [...],
-//     labelFilters: [{name, afterParser}], grouping: [...], lineFormatFields: [...],
-//     unwrap: [...], parsers: [...] }
+//   { ok, error: {message, position} | null, streamLabels: [...], streamMatchers: [{name, op, value}],
+//     labelFilters: [{name, afterParser}], grouping: [...], lineFormatFields: [...], templates: [...],
+//     jsonStages: [[field, ...] | null (a bare | json)], metric: bool, unwrap: [...], parsers: [...] }
 // One process checks the whole batch, so the build pays node's start-up once.
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -67,6 +67,10 @@ function analyse(query) {
     labelFilters: [],
     grouping: [],
     lineFormatFields: [],
+    templates: [],
+    jsonStages: [],
+    streamMatchers: [],
+    metric: false,
     unwrap: [],
     parsers: [],
   };
@@ -85,12 +89,21 @@ function analyse(query) {
     enter(ref) {
       const node = ref.node;
       const name = ref.type.name;
+      if (name === "MetricExpr") out.metric = true;
       if (name === "Selector") {
         for (const m of descendants(node, "Matcher")) {
           const id = identifierOf(query, m);
           if (id) out.streamLabels.push(id);
+          const op = m.firstChild && m.firstChild.nextSibling;
+          const str = m.getChild("String");
+          if (id && op && str) out.streamMatchers.push({ name: id, op: text(query, op), value: unquote(text(query, str)) });
         }
         return false;
+      }
+      if (name === "JsonExpressionParser") {
+        out.jsonStages.push(descendants(node, "LabelExtractionExpression").map((e) => identifierOf(query, e)));
+      } else if (name === "LabelParser" && node.firstChild && node.firstChild.type.name === "Json") {
+        out.jsonStages.push(null);
       }
       if (name === "LabelParser" || name === "JsonExpressionParser" || name === "LogfmtParser" ||
           name === "LogfmtExpressionParser") {
@@ -121,6 +134,7 @@ function analyse(query) {
       if (name === "LineFormatExpr") {
         const str = node.getChild("String");
         if (str) {
+          out.templates.push(unquote(text(query, str)));
           for (const tpl of unquote(text(query, str)).matchAll(TEMPLATE_FIELD)) {
             for (const ref of tpl[1].matchAll(FIELD_REF)) out.lineFormatFields.push(ref[1]);
           }

@@ -7,13 +7,14 @@ problem, so a failing build says where to look.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from ..catalogs import MetricCatalog
-from ..catalogs.logs import STREAM_LABELS
+from ..catalogs.logs import EVERY_STREAM_LABELS, STREAM_LABELS
 from ..config import DsType
 from ..grafana.house import Kind
 from . import logql, promql, sql
@@ -62,6 +63,10 @@ class Context:
     datasource_uids: Mapping[str, str]
     """uid -> datasource type, as provisioned."""
     stream_labels: frozenset[str] = STREAM_LABELS
+    scrape_intervals: Mapping[str, str] = field(default_factory=dict)
+    """Catalog source (``app``, ``keycloak``) -> the interval its job is scraped at."""
+    datasource_interval: str = "15s"
+    """The Prometheus datasource's ``timeInterval``: the scrape interval Grafana assumes without a panel's own."""
     logql_parser: Callable[[Sequence[str]], list[logql.Parsed]] | None = field(default=logql.parse_batch)
     """``None`` skips the LogQL grammar (no node); the build always runs it."""
 
@@ -160,7 +165,8 @@ def _structure(dashboard: Mapping[str, Any], ctx: Context) -> Iterator[Problem]:
 
 def _check_variables_defined(t: Target, defined: frozenset[str]) -> list[str]:
     return [f"uses undefined variable ${name}" for name, _ in references(t.expr)
-            if name not in defined and not name.startswith("__")]  # $__ names are Grafana's
+            if name not in defined and not name.startswith("__")  # $__ names are Grafana's
+            and not name.isdigit()]  # $1 is a regex group (label_replace), which Grafana leaves alone
 
 
 def _check_sql(t: Target, variables: frozenset[str], sql_variables: frozenset[str]) -> list[str]:
@@ -188,12 +194,67 @@ def _check_loki_variable(t: Target, ctx: Context) -> list[str]:
     return []
 
 
+def _interval_problems(dashboard: Mapping[str, Any], ctx: Context) -> Iterator[Problem]:
+    """Grafana's ``$__rate_interval`` is 4 scrape intervals of the one it assumes (the panel's min interval, else
+    the datasource's): a panel reading a job scraped less often must say so, or its rate windows hold too few
+    samples and one missed scrape leaves a hole."""
+    if not ctx.scrape_intervals:
+        return
+    uid = dashboard["uid"]
+    catalog = ctx.catalog(uid)
+    for panel in _panels(dashboard):
+        if (panel.get("datasource") or {}).get("type") != DsType.PROMETHEUS or panel.get("type") == "row":
+            continue
+        sources = {catalog.series[name].source for t in panel.get("targets", [])
+                   for name in promql.series_read(t.get("expr", ""), catalog) if name in catalog.series}
+        wanted = {ctx.scrape_intervals[s] for s in sources if s in ctx.scrape_intervals}
+        assumed = panel.get("interval") or ctx.datasource_interval
+        if len(wanted) == 1 and assumed not in wanted:
+            yield Problem(uid, panel.get("title", ""), f"reads a job scraped every {wanted.pop()} but Grafana assumes "
+                          f"{assumed} for $__rate_interval: set the panel's min interval")
+
+
+NOW_WORDS: Final = ("now", "last", "since", "current")
+
+
+def _last_minute_alone(dashboard: Mapping[str, Any]) -> Iterator[Problem]:
+    """A stat that shows its last point reads the last minute (or the last scrape) only: the user, looking at a
+    range, must be told, or the stat must read the range (an instant query over ``$__range``)."""
+    for panel in _panels(dashboard):
+        if panel.get("type") != "stat" or (panel.get("datasource") or {}).get("type") != DsType.PROMETHEUS:
+            continue
+        calcs = (panel.get("options", {}).get("reduceOptions") or {}).get("calcs") or ["lastNotNull"]
+        over_range = all(t.get("instant") and "$__range" in t.get("expr", "") for t in panel.get("targets", []))
+        title = panel.get("title", "")
+        if calcs[0] in ("last", "lastNotNull") and not over_range and not any(
+                re.search(rf"\b{word}\b", title, re.I) for word in NOW_WORDS):
+            yield Problem(dashboard["uid"], title, "shows the last point alone: read the time range (an instant "
+                          "query over $__range) or say so in the title (now, last, since)")
+
+
+def _stream_all_values(dashboard: Mapping[str, Any]) -> Iterator[Problem]:
+    """A variable over a stream label that some streams lack: its All must match the empty string too, or every
+    stream without the label (non-JSON services) silently drops out of every panel using it."""
+    for var in dashboard.get("templating", {}).get("list", []):
+        match = LOKI_LABEL_VALUES.match(str(var.get("query", "")))
+        if not match or match.group(1) in EVERY_STREAM_LABELS or not var.get("includeAll"):
+            continue
+        all_value = var.get("allValue")
+        if all_value is not None and not re.fullmatch(all_value, ""):
+            yield Problem(dashboard["uid"], f"${var['name']}",
+                          f"All is {all_value!r}, which drops the streams without a {match.group(1)} label "
+                          f"(lines that are not JSON get only {', '.join(sorted(EVERY_STREAM_LABELS))}): use '.*'")
+
+
 def validate(dashboards: Mapping[str, Mapping[str, Any]], ctx: Context) -> list[Problem]:
     """Every problem in every dashboard; an empty list means the build may write them."""
     problems: list[Problem] = []
     loki_targets: list[Target] = []
     for uid, dashboard in dashboards.items():
         problems += _structure(dashboard, ctx)
+        problems += _stream_all_values(dashboard)
+        problems += _last_minute_alone(dashboard)
+        problems += _interval_problems(dashboard, ctx)
         variables = dashboard.get("templating", {}).get("list", [])
         defined = frozenset(v["name"] for v in variables)
         sql_variables = frozenset(v["name"] for v in variables
@@ -203,8 +264,10 @@ def validate(dashboards: Mapping[str, Mapping[str, Any]], ctx: Context) -> list[
             if ctx.datasource_uids.get(t.ds_uid) != t.ds_type:
                 found.append(f"datasource uid {t.ds_uid!r} ({t.ds_type}) is not provisioned")
             if t.ds_type == DsType.PROMETHEUS:
-                check = promql.check_label_values if t.is_variable else promql.check
-                found += check(t.expr, ctx.catalog(uid))
+                if t.is_variable:
+                    found += promql.check_label_values(t.expr, ctx.catalog(uid))
+                else:
+                    found += promql.check(t.expr, ctx.catalog(uid), instant=t.instant)
             elif t.ds_type == DsType.POSTGRES:
                 found += _check_sql(t, defined, sql_variables)
             elif t.ds_type == DsType.LOKI and t.is_variable:

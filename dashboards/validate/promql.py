@@ -21,6 +21,7 @@ from .variables import PROM_LABEL_VALUES, substitute
 ALWAYS_ALLOWED = frozenset({"job", "instance", "__name__"})
 COUNTER_FUNCTIONS = frozenset({"rate", "increase", "irate"})
 RATE_INTERVAL = "$__rate_interval"
+RANGE = "$__range"
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
 _RANGE = re.compile(r"\[([^\[\]]*)\]")
 VALUE, RATE_ARG, ANY = "value", "rate-argument", "any"
@@ -33,12 +34,15 @@ def _ranges_outside_strings(query: str) -> Iterator[str]:
         yield match.group(1).strip()
 
 
-def check(query: str, catalog: MetricCatalog) -> list[str]:
-    """Problems with one PromQL query (empty when it is fine)."""
+def check(query: str, catalog: MetricCatalog, *, instant: bool = False) -> list[str]:
+    """Problems with one PromQL query (empty when it is fine). An ``instant`` target may also read the whole
+    dashboard range (``[$__range]``): a total or a ratio over what the user is looking at."""
+    allowed = {RATE_INTERVAL, "${__rate_interval}", *((RANGE, "${__range}") if instant else ())}
     problems = [
         f"range [{rng}] must be [{RATE_INTERVAL}] (Grafana keeps it >= 4 scrape intervals)"
+        + (f", or [{RANGE}] in an instant query" if not instant else f" or [{RANGE}]")
         for rng in _ranges_outside_strings(query)
-        if rng not in (RATE_INTERVAL, "${__rate_interval}")
+        if rng not in allowed
     ]
     try:
         ast = pp.parse(substitute(query))

@@ -133,7 +133,7 @@ def test_validation_message_names_dashboard_panel_and_problem(monkeypatch, node_
     finally:
         clear_caches()
     assert failed.value.problems == [
-        "fastapi-metrics / panel 'Open connections' [A]: unknown metric 'ws_connections_open' "
+        "fastapi-metrics / panel 'Open connections now' [A]: unknown metric 'ws_connections_open' "
         "(not in the app or Keycloak catalog)",
         "metric ws_connections_active is read by no observable: add one, or list it as deliberately unobserved "
         "with a reason"]

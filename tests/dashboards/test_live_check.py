@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from dashboards.config import DsType
 from dashboards.grafana import uids
 from dashboards.validate import live as live_check
+from dashboards.validate import live_cli
 from dashboards.validate.live import ERROR, NO_DATA, OK, DirectRunner, Window, check_dashboard
 from fastapi_lookout import metrics
 from tests.dashboards.conftest import READER, insert_rows
@@ -94,11 +95,11 @@ def test_panels_with_data_no_data_and_zero_defaults(prometheus, built):
     assert results["Error ratio (5xx) [A]"].status == OK
     assert results["Latency p50 / p95 / p99 [B]"].status == OK
     assert results["Latency p95 by endpoint [A]"].status == OK  # $endpoint resolved from label_values
-    assert results["Open connections [A]"].status == OK
-    assert results["App info [A]"].status == OK
+    assert results["Open connections now [A]"].status == OK
+    assert results["Build running now [A]"].status == OK
     assert results["Unmatched requests [A]"].status == OK  # or on() vector(0)
     assert results["Rate-limit hits by type [A]"].status == NO_DATA  # not served by this exporter
-    assert results["Queue size [A]"].status == NO_DATA
+    assert results["Queue size now [A]"].status == NO_DATA
     assert not any(r.status == ERROR for r in results.values()), [r for r in results.values() if r.status == ERROR]
     assert not any(name.startswith(("Recent errors", "Rate-limit events")) for name in results)  # Loki skipped
 
@@ -125,7 +126,7 @@ def test_cli_prints_a_table_of_problem_panels_and_fails(prometheus, tmp_path, ca
 
     path = tmp_path / "fastapi-metrics.json"
     path.write_text(json.dumps(grafana.dashboards(Config())[uids.FASTAPI]))
-    code = live_check.main(["--prometheus", prometheus, "--dashboards", str(path), "--since", "2m",
+    code = live_cli.main(["--prometheus", prometheus, "--dashboards", str(path), "--since", "2m",
                             "--rate-interval", "10s", "--step", "2"])
     out = capsys.readouterr().out
     assert code == 1
@@ -214,12 +215,13 @@ def test_through_grafana_ds_query(built):
     assert fake.auth == {"Bearer tok"}
     assert results["Request rate [A]"].status == OK
     assert results["Rate-limit hits by type [A]"].status == NO_DATA
-    assert results["Open connections [A]"].status == ERROR and "HTTP 400" in results["Open connections [A]"].detail
-    assert results["Queue size [A]"].status == ERROR and "timed out" in results["Queue size [A]"].detail
+    connections = results["Open connections now [A]"]
+    assert connections.status == ERROR and "HTTP 400" in connections.detail
+    assert results["Queue size now [A]"].status == ERROR and "timed out" in results["Queue size now [A]"].detail
     assert results["Recent errors [A]"].status == OK  # Loki panels go through Grafana too
     sent = {q["expr"] for q in fake.queries}
     # dashboard variables interpolated (All is the variable's allValue), Grafana built-ins left to Grafana
-    assert 'sum(rate(http_requests_total{job=~"fastapi-app",instance=~".+"}[$__rate_interval]))' in sent
+    assert 'sum(rate(http_requests_total{job=~"fastapi-app",instance=~".+"}[$__range]))' in sent
     assert not any("$job" in e or "$instance" in e for e in sent)
     assert all(q["datasource"]["uid"] in {"prometheus", "loki"} for q in fake.queries)
 

@@ -110,9 +110,10 @@ def test_adding_an_observable_touches_only_its_panel_its_docs_and_the_layout_bel
 
     before = build.render_all()
     real = http.observables
-    extra = o.Observable("http.request_count", "Requests in range", "Requests answered per second, by instance.",
-                         "reqps", DsType.PROMETHEUS, (o.Query('sum by (instance) (rate(http_requests_total{job=~"$job",'
-                                                              'instance=~"$instance"}[$__rate_interval]))'),),
+    extra = o.Observable("http.request_count", "Requests in range", "Requests answered in the time range, by instance.",
+                         "short", DsType.PROMETHEUS,
+                         (o.Query('sum by (instance) (increase(http_requests_total{job=~"$job",instance=~"$instance"}'
+                                  '[$__range]))', instant=True),),
                          o.stat(), no_alert="Traffic, not health.")
     monkeypatch.setattr(http, "observables", lambda cfg: [*real(cfg), extra])
     layout = fastapi_metrics.LAYOUT

@@ -61,7 +61,7 @@ def test_keycloak_panels_are_checked_against_the_keycloak_catalog(built, static_
     ctx = dataclasses.replace(static_context, catalogs={**static_context.catalogs, uids.KEYCLOAK:
                                                         keycloak_catalog.catalog(families)})
     problems = [str(p) for p in validate(built, ctx)]
-    assert problems == ["keycloak-metrics / panel 'GC overhead' [A]: unknown metric 'jvm_gc_overhead' "
+    assert problems == ["keycloak-metrics / panel 'GC overhead now' [A]: unknown metric 'jvm_gc_overhead' "
                         "(not in the app or Keycloak catalog)"]
 
 
