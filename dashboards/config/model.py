@@ -99,14 +99,23 @@ class Loki:
 
 @dataclass(frozen=True, slots=True)
 class Images:
-    """Pinned image tags of docker-compose.yml (never `latest`)."""
+    """Pinned image tags of docker-compose.yml (never `latest`): each the newest stable release of its line when it
+    was last checked, with that release's date.
+
+    Renovate (renovate.json) proposes new tags for these lines; docker-compose.yml is generated from them, so
+    update here, never there. A release on a new major or minor line fails tests/stack/test_upstream_configs.py
+    until the generated configs are checked against that release's sources; README "Versions" records what was
+    checked and how."""
 
     app: str = "fastapi-observability-bundle:0.1.0"
+    """This repository's reference service, built by compose: not an upstream release, not tracked by Renovate."""
     postgres: str = "postgres:16.9"
     keycloak: str = "quay.io/keycloak/keycloak:26.2.5"
     prometheus: str = "prom/prometheus:v3.4.1"
     alertmanager: str = "prom/alertmanager:v0.28.1"
-    loki: str = "grafana/loki:3.5.1"
+    loki: str = "grafana/loki:3.7.6"
+    """Loki 3.7.6, released 2026-08-05. Distroless since 3.6: no shell and no wget, so compose's healthcheck runs
+    `loki -health`."""
     alloy: str = "grafana/alloy:v1.9.1"
     grafana: str = "grafana/grafana:11.6.2"
 

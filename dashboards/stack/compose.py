@@ -69,8 +69,14 @@ def _timing(interval: str = "10s", timeout: str = "5s", retries: int = 10, start
 
 
 def _wget(url: str, **timing: Any) -> dict[str, Any]:
-    """Images with busybox (prom/*, grafana, loki 3.5): no curl, but wget."""
+    """Images with busybox (prom/*) or Alpine (grafana): no curl, but wget."""
     return {"test": ["CMD", "wget", "-q", "-O", "/dev/null", url], **_timing(**timing)}
+
+
+def _loki_health(port: int, **timing: Any) -> dict[str, Any]:
+    """Loki 3.6+ images are distroless (no shell, no wget): the binary checks its own /ready (``-health``)."""
+    url = f"http://127.0.0.1:{port}/ready"
+    return {"test": ["CMD", "/usr/bin/loki", "-health", f"-health.url={url}"], **_timing(**timing)}
 
 
 def _bash_http(port: int, path: str, **timing: Any) -> dict[str, Any]:
@@ -281,7 +287,7 @@ def services(cfg: Config) -> dict[str, dict[str, Any]]:
             "command": [f"-config.file=/etc/{loki.FILESYSTEM_PATH}"],
             "volumes": [f"./{loki.FILESYSTEM_PATH}:/etc/{loki.FILESYSTEM_PATH}:ro", f"loki-data:{loki.DATA_DIR}"],
             "ports": [_port(cfg, ports.loki, loki.HTTP_PORT)],
-            "healthcheck": _wget(f"http://127.0.0.1:{loki.HTTP_PORT}/ready", start="30s"),
+            "healthcheck": _loki_health(loki.HTTP_PORT, start="30s"),
             "restart": "unless-stopped",
         },
         "alloy": {
