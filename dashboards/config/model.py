@@ -116,7 +116,9 @@ class Images:
     loki: str = "grafana/loki:3.7.6"
     """Loki 3.7.6, released 2026-08-05. Distroless since 3.6: no shell and no wget, so compose's healthcheck runs
     `loki -health`."""
-    alloy: str = "grafana/alloy:v1.9.1"
+    alloy: str = "grafana/alloy:v1.19.2"
+    """Alloy 1.19.2, released 2026-08-28 (patch of 1.19.0, 2026-08-20). Since 1.18 Docker discovery and
+    loki.source.docker use the Moby client, which the Docker Engine 29 report (grafana/alloy#5610) was about."""
     grafana: str = "grafana/grafana:11.6.2"
 
 

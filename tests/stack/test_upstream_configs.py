@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +25,11 @@ import pytest
 from dashboards.config import Config, Images, Loki, Stack
 from dashboards.stack import compose
 from dashboards.stack import loki_config as loki
+from dashboards.stack.alloy import artifacts as alloy
+from dashboards.stack.alloy.syntax import Attribute, Block, Call, Document, Expr, Ref
+from dashboards.validate.alloy_parse import parse as parse_alloy
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def key_paths(data: Any, prefix: str = "") -> Iterator[str]:
@@ -155,3 +161,120 @@ def test_loki_healthcheck_needs_no_shell():
 ])
 def test_release_line_reads_major_and_minor(image, line):
     assert release_line(image) == line
+
+
+# --- Alloy --------------------------------------------------------------------------------------------------------
+ALLOY_CHECKED = "v1.19.0"
+"""grafana/alloy release the arguments below were read at: commit acc8ece18e "chore(main): Release 1.19.0"
+(CHANGELOG "1.19.0 (2026-08-20)", tagged v1.19.0-rc.3 in the stored snapshot). 1.19.1 and 1.19.2 are patch
+releases of that line."""
+
+ALLOY_ARGUMENTS = {
+    "logging.level": "internal/runtime/logging/options.go:15",
+    "logging.format": "internal/runtime/logging/options.go:16",
+    "discovery.docker.host": "internal/component/discovery/docker/docker.go:33",
+    "discovery.docker.refresh_interval": "internal/component/discovery/docker/docker.go:36",
+    "discovery.relabel.targets": "internal/component/discovery/relabel/relabel.go:31",
+    "discovery.relabel/rule": "internal/component/discovery/relabel/relabel.go:34",
+    "discovery.relabel/rule.source_labels": "internal/component/common/relabel/relabel.go:134",
+    "discovery.relabel/rule.regex": "internal/component/common/relabel/relabel.go:136",
+    "discovery.relabel/rule.target_label": "internal/component/common/relabel/relabel.go:138",
+    "discovery.relabel/rule.action": "internal/component/common/relabel/relabel.go:140",
+    "loki.source.docker.host": "internal/component/loki/source/docker/docker.go:58",
+    "loki.source.docker.targets": "internal/component/loki/source/docker/docker.go:59",
+    "loki.source.docker.forward_to": "internal/component/loki/source/docker/docker.go:60",
+    "loki.source.docker.refresh_interval": "internal/component/loki/source/docker/docker.go:64",
+    "loki.process.forward_to": "internal/component/loki/process/process.go:32",
+    # `stage` is an enum block (process.go:33): its members are the fields of StageConfig in stages/pipeline.go
+    "loki.process/stage.json": "internal/component/loki/process/stages/pipeline.go:25",
+    "loki.process/stage.json.expressions": "internal/component/loki/process/stages/json.go:25",
+    "loki.process/stage.labels": "internal/component/loki/process/stages/pipeline.go:28",
+    "loki.process/stage.labels.values": "internal/component/loki/process/stages/labels.go:25",
+    "loki.process/stage.structured_metadata": "internal/component/loki/process/stages/pipeline.go:42",
+    "loki.process/stage.structured_metadata.values": "internal/component/loki/process/stages/structured_metadata.go:16",
+    "loki.process/stage.timestamp": "internal/component/loki/process/stages/pipeline.go:48",
+    "loki.process/stage.timestamp.source": "internal/component/loki/process/stages/timestamp.go:55",
+    "loki.process/stage.timestamp.format": "internal/component/loki/process/stages/timestamp.go:56",
+    "loki.write/endpoint": "internal/component/loki/write/write.go:36",
+    "loki.write/endpoint.url": "internal/component/loki/write/types.go:20",
+}
+"""Every argument and block of alloy/config.alloy -> its `alloy:"..."` field at ALLOY_CHECKED. Block paths are
+``component/block``; object keys (the JSON fields, label names) are values, not arguments."""
+
+ALLOY_EXPORTS = {
+    "discovery.docker.targets": "internal/component/discovery/discovery.go:18",
+    "discovery.relabel.output": "internal/component/discovery/relabel/relabel.go:39",
+    "loki.process.receiver": "internal/component/loki/process/process.go:39",
+    "loki.write.receiver": "internal/component/loki/write/write.go:74",
+}
+"""Component exports the document references (``loki.write.default.receiver``) -> their field."""
+
+ALLOY_FLAGS = {
+    "run": "internal/alloycli/cmd_run.go",
+    "--server.http.listen-addr": "internal/alloycli/cmd_run.go:188",
+    "--storage.path": "internal/alloycli/cmd_run.go:240",
+}
+"""Command-line flags docker-compose passes to the alloy service."""
+
+
+def _alloy_arguments(body: tuple[Attribute | Block, ...], prefix: str) -> Iterator[str]:
+    for statement in body:
+        if isinstance(statement, Attribute):
+            yield f"{prefix}.{statement.name}"
+        elif isinstance(statement, Block):
+            path = f"{prefix}/{statement.name}" if prefix else statement.name
+            if prefix:
+                yield path
+            yield from _alloy_arguments(statement.body, path)
+
+
+def _alloy_document() -> Document:
+    """The deployed text, read back (the generator writes exactly this: build --check)."""
+    return parse_alloy((ROOT / alloy.PATH).read_text())
+
+
+def _refs(value: Expr) -> Iterator[Ref]:
+    if isinstance(value, Ref):
+        yield value
+    elif isinstance(value, Call):
+        for arg in value.args:
+            yield from _refs(arg)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _refs(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _refs(item)
+
+
+def test_every_alloy_argument_is_a_field_of_the_pinned_release():
+    emitted = set(_alloy_arguments(_alloy_document().body, ""))
+    assert emitted == set(ALLOY_ARGUMENTS), (
+        f"not checked at {ALLOY_CHECKED}: {sorted(emitted - set(ALLOY_ARGUMENTS))}; "
+        f"no longer emitted: {sorted(set(ALLOY_ARGUMENTS) - emitted)}")
+
+
+def test_every_alloy_reference_is_an_export_of_the_pinned_release():
+    doc = _alloy_document()
+    kind = {blk.id: blk.name for blk in doc.blocks() if blk.label}
+    used = set()
+    for blk in doc.blocks():
+        for statement in blk.body:
+            for ref in _refs(statement.value) if isinstance(statement, Attribute) else ():
+                component, _, export = ref.path.rpartition(".")
+                used.add(f"{kind[component]}.{export}")
+    assert used == set(ALLOY_EXPORTS)
+
+
+def test_alloy_flags_exist_and_the_pin_is_on_the_checked_line():
+    command = compose.services(Config())["alloy"]["command"]
+    assert [arg.split("=", 1)[0] for arg in command if not arg.startswith("/")] == list(ALLOY_FLAGS)
+    assert release_line(Images().alloy) == line_of(ALLOY_CHECKED), (
+        f"{Images().alloy}: check alloy/config.alloy against its sources, then move ALLOY_CHECKED")
+
+
+def test_alloy_healthcheck_uses_what_the_image_has():
+    """The image is ubuntu:noble with bash and no curl/wget (Dockerfile at ALLOY_CHECKED), running as root (no USER),
+    so it can read the Docker socket; /-/ready is served by internal/service/http/http.go:255."""
+    check = compose.services(Config())["alloy"]["healthcheck"]["test"]
+    assert check[:3] == ["CMD", "bash", "-c"] and "/-/ready" in check[3]
