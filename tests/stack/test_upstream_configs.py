@@ -21,15 +21,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from dashboards.config import Config, Images, Loki, Stack
 from dashboards.stack import compose
 from dashboards.stack import loki_config as loki
 from dashboards.stack.alloy import artifacts as alloy
 from dashboards.stack.alloy.syntax import Attribute, Block, Call, Document, Expr, Ref
+from dashboards.stack.prometheus import scrape
 from dashboards.validate.alloy_parse import parse as parse_alloy
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+OPAQUE = frozenset({"external_labels", "labels", "annotations"})
+"""Mappings whose keys are data (label names), not configuration: their own key is checked, not what is inside."""
 
 
 def key_paths(data: Any, prefix: str = "") -> Iterator[str]:
@@ -38,7 +44,8 @@ def key_paths(data: Any, prefix: str = "") -> Iterator[str]:
         for key, value in data.items():
             path = f"{prefix}.{key}" if prefix else str(key)
             yield path
-            yield from key_paths(value, path)
+            if key not in OPAQUE:
+                yield from key_paths(value, path)
     elif isinstance(data, list):
         for item in data:
             yield from key_paths(item, f"{prefix}[]")
@@ -278,3 +285,90 @@ def test_alloy_healthcheck_uses_what_the_image_has():
     so it can read the Docker socket; /-/ready is served by internal/service/http/http.go:255."""
     check = compose.services(Config())["alloy"]["healthcheck"]["test"]
     assert check[:3] == ["CMD", "bash", "-c"] and "/-/ready" in check[3]
+
+
+# --- Prometheus ---------------------------------------------------------------------------------------------------
+PROMETHEUS_CHECKED = "v3.14.0"
+"""prometheus/prometheus tag the keys below were read at. Debian's promtool 2.42 also checks the files
+(test_prometheus_config.py, test_prometheus_rules.py); it cannot know keys added after 2.42, so none is emitted."""
+
+PROMETHEUS_KEYS = {
+    "global": "config/config.go:293",
+    "global.scrape_interval": "config/config.go:485",
+    "global.evaluation_interval": "config/config.go:494",
+    "global.external_labels": "config/config.go:502",
+    "rule_files": "config/config.go:296",
+    "alerting": "config/config.go:295",
+    "alerting.alertmanagers": "config/config.go:1275",
+    # static_configs is the one service discovery registered by default (discovery/registry.go:33,58)
+    "alerting.alertmanagers[].static_configs": "discovery/registry.go:33",
+    "alerting.alertmanagers[].static_configs[].targets": "discovery/targetgroup/targetgroup.go:42",
+    "scrape_configs": "config/config.go:298",
+    "scrape_configs[].job_name": "config/config.go:766",
+    "scrape_configs[].scrape_interval": "config/config.go:776",
+    "scrape_configs[].metrics_path": "config/config.go:798",
+    "scrape_configs[].static_configs": "discovery/registry.go:33",
+    "scrape_configs[].static_configs[].targets": "discovery/targetgroup/targetgroup.go:42",
+    "remote_write": "config/config.go:302",
+    "remote_write[].url": "config/config.go:1483",
+    "remote_write[].name": "config/config.go:1487",
+    "remote_write[].send_exemplars": "config/config.go:1488",
+    "remote_write[].queue_config": "config/config.go:1498",
+    "remote_write[].queue_config.capacity": "config/config.go:1613",
+    "remote_write[].queue_config.max_shards": "config/config.go:1616",
+    "remote_write[].queue_config.min_shards": "config/config.go:1619",
+    "remote_write[].queue_config.max_samples_per_send": "config/config.go:1622",
+    "remote_write[].queue_config.batch_send_deadline": "config/config.go:1625",
+    "remote_write[].queue_config.min_backoff": "config/config.go:1628",
+    "remote_write[].queue_config.max_backoff": "config/config.go:1629",
+    "remote_write[].metadata_config": "config/config.go:1499",
+    "remote_write[].metadata_config.send": "config/config.go:1663",
+    "remote_write[].metadata_config.send_interval": "config/config.go:1665",
+}
+"""Every key of prometheus.yml and prometheus-remote-write.yml (label names under external_labels are values)."""
+
+RULE_FILE_KEYS = {
+    "groups": "model/rulefmt/rulefmt.go:93",
+    "groups[].name": "model/rulefmt/rulefmt.go:160",
+    "groups[].rules": "model/rulefmt/rulefmt.go:164",
+    "groups[].rules[].record": "model/rulefmt/rulefmt.go:181",
+    "groups[].rules[].alert": "model/rulefmt/rulefmt.go:182",
+    "groups[].rules[].expr": "model/rulefmt/rulefmt.go:183",
+    "groups[].rules[].for": "model/rulefmt/rulefmt.go:184",
+    "groups[].rules[].labels": "model/rulefmt/rulefmt.go:186",
+    "groups[].rules[].annotations": "model/rulefmt/rulefmt.go:187",
+}
+"""Every key of prometheus/rules/*.yml (label and annotation names are values)."""
+
+PROMETHEUS_FLAGS = {
+    "--config.file": "cmd/prometheus/main.go:415",
+    "--storage.tsdb.path": "cmd/prometheus/main.go:490",
+    # "[DEPRECATED] ... use the storage.tsdb.retention.time field in the config file instead" (since 3.8.0), still
+    # read. The config field (config.go:1105 TSDBRetentionConfig) is unknown to promtool 2.42, which checks the file.
+    "--storage.tsdb.retention.time": "cmd/prometheus/main.go:508",
+    "--enable-feature": "cmd/prometheus/main.go:235",  # the exemplar-storage case
+    "--web.enable-lifecycle": "cmd/prometheus/main.go:460",
+}
+
+
+def test_every_prometheus_key_is_a_field_of_the_pinned_release():
+    cfg = Config()
+    emitted = {*key_paths(scrape.prometheus_config(cfg)), *key_paths(scrape.remote_write_config(cfg))}
+    assert emitted == set(PROMETHEUS_KEYS), (
+        f"not checked at {PROMETHEUS_CHECKED}: {sorted(emitted - set(PROMETHEUS_KEYS))}; "
+        f"no longer emitted: {sorted(set(PROMETHEUS_KEYS) - emitted)}")
+
+
+def test_every_rule_file_key_is_a_field_of_the_pinned_release():
+    emitted = {p for path in sorted((ROOT / "prometheus/rules").glob("*.yml"))
+               for p in key_paths(yaml.safe_load(path.read_text()))}
+    assert emitted == set(RULE_FILE_KEYS), sorted(emitted ^ set(RULE_FILE_KEYS))
+
+
+def test_prometheus_flags_exist_and_the_pin_is_on_the_checked_line():
+    command = compose.services(Config())["prometheus"]["command"]
+    assert [arg.split("=", 1)[0] for arg in command] == list(PROMETHEUS_FLAGS)
+    assert "--enable-feature=exemplar-storage" in command
+    assert release_line(Images().prometheus) == line_of(PROMETHEUS_CHECKED), (
+        f"{Images().prometheus}: check prometheus/*.yml and the rules against its sources, then move "
+        "PROMETHEUS_CHECKED")
