@@ -114,7 +114,8 @@ class Images:
     prometheus: str = "prom/prometheus:v3.14.0"
     """Prometheus 3.14.0, released 2026-08-17. `--storage.tsdb.retention.time` is deprecated since 3.8 (the config
     file's storage.tsdb.retention replaces it) but still read; compose keeps the flag while CI's promtool is 2.42."""
-    alertmanager: str = "prom/alertmanager:v0.28.1"
+    alertmanager: str = "prom/alertmanager:v0.34.0"
+    """Alertmanager 0.34.0, released 2026-08-16."""
     loki: str = "grafana/loki:3.7.6"
     """Loki 3.7.6, released 2026-08-05. Distroless since 3.6: no shell and no wget, so compose's healthcheck runs
     `loki -health`."""

@@ -23,12 +23,13 @@ from typing import Any
 import pytest
 import yaml
 
-from dashboards.config import Config, Images, Loki, Stack
+from dashboards.config import Alerting, Config, Images, Loki, Stack
 from dashboards.stack import compose
 from dashboards.stack import loki_config as loki
 from dashboards.stack.alloy import artifacts as alloy
 from dashboards.stack.alloy.syntax import Attribute, Block, Call, Document, Expr, Ref
 from dashboards.stack.prometheus import scrape
+from dashboards.stack.prometheus.alertmanager import alertmanager_config
 from dashboards.validate.alloy_parse import parse as parse_alloy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -372,3 +373,62 @@ def test_prometheus_flags_exist_and_the_pin_is_on_the_checked_line():
     assert release_line(Images().prometheus) == line_of(PROMETHEUS_CHECKED), (
         f"{Images().prometheus}: check prometheus/*.yml and the rules against its sources, then move "
         "PROMETHEUS_CHECKED")
+
+
+# --- Alertmanager -------------------------------------------------------------------------------------------------
+ALERTMANAGER_CHECKED = "v0.34.0"
+"""prometheus/alertmanager tag the keys below were read at. Debian's amtool is 0.25.0 (test_alertmanager.py runs
+it on the default config); it predates `url_file` (0.26.0), so the webhook_url_dir variant is checked here only."""
+
+ALERTMANAGER_KEYS = {
+    "global": "config/config.go:285",
+    "global.resolve_timeout": "config/config.go:833",
+    "route": "config/config.go:286",
+    "route.receiver": "config/config.go:888",
+    "route.group_by": "config/config.go:890",
+    "route.routes": "config/config.go:901",
+    "route.routes[].receiver": "config/config.go:888",
+    "route.routes[].matchers": "config/config.go:897",
+    "route.group_wait": "config/config.go:903",
+    "route.group_interval": "config/config.go:904",
+    "route.repeat_interval": "config/config.go:905",
+    "inhibit_rules": "config/config.go:287",
+    "inhibit_rules[].source_matchers": "config/common/inhibitrule.go:37",
+    "inhibit_rules[].target_matchers": "config/common/inhibitrule.go:45",
+    "inhibit_rules[].equal": "config/common/inhibitrule.go:48",
+    "receivers": "config/config.go:288",
+    "receivers[].name": "config/config.go:975",
+    "receivers[].webhook_configs": "config/config.go:984",
+    "receivers[].webhook_configs[].url": "notify/webhook/config.go:39",
+    "receivers[].webhook_configs[].url_file": "notify/webhook/config.go:40",
+    # inlined NotifierConfig (notify/webhook/config.go:34); true is already the default (config.go:26-29 there)
+    "receivers[].webhook_configs[].send_resolved": "config/common/notifierconfig.go:18",
+}
+"""Every key alertmanager.yml can carry, with and without ``alerting.webhook_url_dir``. 0.31 made the webhook
+`url` a templatable secret URL (SecretTemplateURL): plain URLs are read as before."""
+
+ALERTMANAGER_FLAGS = {"--config.file": "cmd/alertmanager/main.go:51", "--storage.path": "cmd/alertmanager/main.go:52"}
+
+
+def test_every_alertmanager_key_is_a_field_of_the_pinned_release():
+    with_urls, with_files = Config(), Config(alerting=Alerting(webhook_url_dir="/run/secrets/alertmanager"))
+    emitted = {*key_paths(alertmanager_config(with_urls)), *key_paths(alertmanager_config(with_files))}
+    assert emitted == set(ALERTMANAGER_KEYS), (
+        f"not checked at {ALERTMANAGER_CHECKED}: {sorted(emitted - set(ALERTMANAGER_KEYS))}; "
+        f"no longer emitted: {sorted(set(ALERTMANAGER_KEYS) - emitted)}")
+
+
+def test_alertmanager_flags_exist_and_the_pin_is_on_the_checked_line():
+    command = compose.services(Config())["alertmanager"]["command"]
+    assert [arg.split("=", 1)[0] for arg in command] == list(ALERTMANAGER_FLAGS)
+    assert release_line(Images().alertmanager) == line_of(ALERTMANAGER_CHECKED), (
+        f"{Images().alertmanager}: check alertmanager.yml against its sources, then move ALERTMANAGER_CHECKED")
+
+
+@pytest.mark.parametrize("service", ["prometheus", "alertmanager"])
+def test_prometheus_images_healthcheck_with_busybox_wget(service):
+    """prom/prometheus and prom/alertmanager are FROM quay.io/prometheus/busybox (Dockerfile at the checked tags);
+    Prometheus' `-distroless` variant (3.10+) would have no wget: it is not what we pin."""
+    image = getattr(Images(), service)
+    assert "distroless" not in image
+    assert compose.services(Config())[service]["healthcheck"]["test"][:2] == ["CMD", "wget"]
