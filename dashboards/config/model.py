@@ -109,7 +109,10 @@ class Images:
 
     app: str = "fastapi-observability-bundle:0.1.0"
     """This repository's reference service, built by compose: not an upstream release, not tracked by Renovate."""
-    postgres: str = "postgres:16.9"
+    postgres: str = "postgres:18.6"
+    """PostgreSQL 18.6, released 2026-08-13 (18.5 was withdrawn before release). The 18 image keeps its cluster in
+    /var/lib/postgresql/18/docker and declares the volume at /var/lib/postgresql, where compose mounts it; a volume
+    written by 16 needs pg_upgrade or a dump and restore."""
     keycloak: str = "quay.io/keycloak/keycloak:26.2.5"
     prometheus: str = "prom/prometheus:v3.14.0"
     """Prometheus 3.14.0, released 2026-08-17. `--storage.tsdb.retention.time` is deprecated since 3.8 (the config

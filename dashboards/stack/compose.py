@@ -39,6 +39,8 @@ APP_DATA: Final = "/app/var"
 AUDIT_RETENTION_DAYS: Final = 365
 """Audit rows older than this are pruned hourly (as role ``audit_retention``, granted by the postgres init)."""
 POSTGRES_SUPERUSER: Final = "postgres"
+POSTGRES_VOLUME: Final = "/var/lib/postgresql"
+"""Where the postgres image (18+) declares its VOLUME; PGDATA is a major-versioned directory below it."""
 KEYCLOAK_IMPORT_DIR: Final = "/opt/keycloak/data/import"
 
 SECRETS: Final = {
@@ -193,7 +195,8 @@ def services(cfg: Config) -> dict[str, dict[str, Any]]:
                 "POSTGRES_PASSWORD": secret("POSTGRES_PASSWORD"),
                 **{env: secret(env) for env in postgres_init.env_vars(cfg)},
             },
-            "volumes": ["postgres-data:/var/lib/postgresql/data",
+            # 18+: the cluster lives in /var/lib/postgresql/<major>/docker; the image refuses a mount at .../data
+            "volumes": [f"postgres-data:{POSTGRES_VOLUME}",
                         f"./{postgres_init.INIT_DIR}:{postgres_init.CONTAINER_DIR}:ro"],
             # TCP, not the socket: the image's init phase runs a socket-only server
             "healthcheck": {"test": ["CMD", "pg_isready", "-h", "127.0.0.1", "-U", POSTGRES_SUPERUSER, "-d", db],

@@ -432,3 +432,22 @@ def test_prometheus_images_healthcheck_with_busybox_wget(service):
     image = getattr(Images(), service)
     assert "distroless" not in image
     assert compose.services(Config())[service]["healthcheck"]["test"][:2] == ["CMD", "wget"]
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------------------------------
+POSTGRES_CHECKED = "18"
+"""Major line of the postgres image the layout below was read for: docker-library/postgres 18/trixie/Dockerfile
+(lines 189-192: `ENV PGDATA /var/lib/postgresql/18/docker`, `VOLUME /var/lib/postgresql`) and
+18/trixie/docker-entrypoint.sh (lines 244-256 collect clusters at the old places, /var/lib/postgresql/data
+counting when it is a mount, and docker_error_old_databases at line 141 refuses to initialise over them), in the
+snapshot of 2026-02-26. So a 16.x volume mounted at either place stops the container instead of being ignored."""
+
+
+def test_postgres_volume_is_where_the_18_image_keeps_its_cluster():
+    pg = compose.services(Config())["postgres"]
+    assert f"postgres-data:{compose.POSTGRES_VOLUME}" in pg["volumes"]
+    assert compose.POSTGRES_VOLUME == "/var/lib/postgresql"
+    assert not any(v.split(":")[1].startswith("/var/lib/postgresql/data") for v in pg["volumes"])
+    assert pg["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
+    assert Images().postgres.rpartition(":")[2].split(".")[0] == POSTGRES_CHECKED, (
+        f"{Images().postgres}: check the image's PGDATA/VOLUME layout, then move POSTGRES_CHECKED")
