@@ -113,7 +113,9 @@ class Images:
     """PostgreSQL 18.6, released 2026-08-13 (18.5 was withdrawn before release). The 18 image keeps its cluster in
     /var/lib/postgresql/18/docker and declares the volume at /var/lib/postgresql, where compose mounts it; a volume
     written by 16 needs pg_upgrade or a dump and restore."""
-    keycloak: str = "quay.io/keycloak/keycloak:26.2.5"
+    keycloak: str = "quay.io/keycloak/keycloak:26.8.0"
+    """Keycloak 26.8.0, released 2026-10-01; fixes the CVEs published against 26.2 up to then. Since 26.7 it waits up
+    to 1 s + 10 s for requests on shutdown: compose gives it a longer stop grace period."""
     prometheus: str = "prom/prometheus:v3.14.0"
     """Prometheus 3.14.0, released 2026-08-17. `--storage.tsdb.retention.time` is deprecated since 3.8 (the config
     file's storage.tsdb.retention replaces it) but still read; compose keeps the flag while CI's promtool is 2.42."""

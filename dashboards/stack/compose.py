@@ -42,6 +42,8 @@ POSTGRES_SUPERUSER: Final = "postgres"
 POSTGRES_VOLUME: Final = "/var/lib/postgresql"
 """Where the postgres image (18+) declares its VOLUME; PGDATA is a major-versioned directory below it."""
 KEYCLOAK_IMPORT_DIR: Final = "/opt/keycloak/data/import"
+KEYCLOAK_STOP_GRACE: Final = "20s"
+"""Time compose gives Keycloak between SIGTERM and SIGKILL: its graceful shutdown (26.7+) needs up to 11 s."""
 
 SECRETS: Final = {
     "POSTGRES_PASSWORD": "postgres superuser (init scripts, maintenance)",
@@ -228,6 +230,8 @@ def services(cfg: Config) -> dict[str, dict[str, Any]]:
             "ports": [_port(cfg, ports.keycloak, 8080)],
             "depends_on": _healthy("postgres"),
             "healthcheck": _bash_http(9000, "/health/ready", start="90s", retries=20),
+            # 26.7+ drains HTTP on SIGTERM: shutdown-delay 1 s + shutdown-timeout 10 s, past compose's default 10 s
+            "stop_grace_period": KEYCLOAK_STOP_GRACE,
             "restart": "unless-stopped",
         },
         app_service: app,

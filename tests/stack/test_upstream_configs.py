@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
+from dashboards.catalogs import keycloak as catalog
 from dashboards.config import Alerting, Config, Images, Loki, Stack
 from dashboards.stack import compose
 from dashboards.stack import loki_config as loki
@@ -31,6 +32,7 @@ from dashboards.stack.alloy.syntax import Attribute, Block, Call, Document, Expr
 from dashboards.stack.prometheus import scrape
 from dashboards.stack.prometheus.alertmanager import alertmanager_config
 from dashboards.validate.alloy_parse import parse as parse_alloy
+from tests.support.keycloak_exporter import SLO_BOUNDS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -451,3 +453,106 @@ def test_postgres_volume_is_where_the_18_image_keeps_its_cluster():
     assert pg["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
     assert Images().postgres.rpartition(":")[2].split(".")[0] == POSTGRES_CHECKED, (
         f"{Images().postgres}: check the image's PGDATA/VOLUME layout, then move POSTGRES_CHECKED")
+
+
+# --- Keycloak -----------------------------------------------------------------------------------------------------
+KEYCLOAK_CHECKED = "26.8.0"
+"""Keycloak release the options and metric families below were checked for. keycloak/keycloak is too large to fetch
+as a snapshot: the sources are its files as indexed (docs/guides/observability/*.adoc, quarkus/config-api/src/main/
+java/org/keycloak/config/*Options.java) and the upgrading notes docs/documentation/upgrading/topics/changes/
+changes-26_{3..8}_0.adoc, which rename no metric and no option we set."""
+
+_CONFIG = "quarkus/config-api/src/main/java/org/keycloak/config/"
+KEYCLOAK_OPTIONS = {
+    "KC_BOOTSTRAP_ADMIN_USERNAME": _CONFIG + "BootstrapAdminOptions.java bootstrap-admin-username",
+    "KC_BOOTSTRAP_ADMIN_PASSWORD": _CONFIG + "BootstrapAdminOptions.java bootstrap-admin-password",
+    "KC_HOSTNAME": _CONFIG + "HostnameV2Options.java hostname",
+    "KC_HOSTNAME_ADMIN": _CONFIG + "HostnameV2Options.java hostname-admin",
+    "KC_HTTP_ENABLED": _CONFIG + "HttpOptions.java http-enabled",
+    "KC_DB": _CONFIG + "DatabaseOptions.java db",
+    "KC_DB_URL": _CONFIG + "DatabaseOptions.java db-url",
+    "KC_DB_USERNAME": _CONFIG + "DatabaseOptions.java db-username",
+    "KC_DB_PASSWORD": _CONFIG + "DatabaseOptions.java db-password",
+    "KC_HEALTH_ENABLED": _CONFIG + "HealthOptions.java health-enabled",
+    "KC_METRICS_ENABLED": _CONFIG + "MetricsOptions.java metrics-enabled (build time, default false)",
+    # supported (no --features flag) since 26.2: docs/guides/observability/event-metrics.adoc
+    "KC_EVENT_METRICS_USER_ENABLED": _CONFIG + "EventOptions.java event-metrics-user-enabled (build time)",
+    "KC_EVENT_METRICS_USER_TAGS": _CONFIG + "EventOptions.java event-metrics-user-tags (realm, idp, clientId)",
+    "KC_HTTP_METRICS_SLOS": _CONFIG + "HttpOptions.java http-metrics-slos (ms; adds the `le` buckets)",
+}
+"""Every KC_* variable compose sets -> the option it sets (env form: KC_ + upper case, dashes to underscores)."""
+
+_GUIDES = "docs/guides/observability/"
+KEYCLOAK_FAMILIES = {
+    "keycloak_user_events_total": _GUIDES + "metrics-for-troubleshooting-keycloak.adoc",
+    "keycloak_credentials_password_hashing_validations_total": _GUIDES + "metrics-for-troubleshooting-keycloak.adoc",
+    "http_server_requests_seconds": _GUIDES + "metrics-for-troubleshooting-http.adoc",
+    "http_server_requests_seconds_max": _GUIDES + "metrics-for-troubleshooting-http.adoc (Micrometer timer max)",
+    "http_server_active_requests": _GUIDES + "metrics-for-troubleshooting-http.adoc",
+    "jvm_info_total": _GUIDES + "metrics-for-troubleshooting-jvm.adoc",
+    "jvm_memory_used_bytes": _GUIDES + "metrics-for-troubleshooting-jvm.adoc",
+    "jvm_memory_committed_bytes": _GUIDES + "metrics-for-troubleshooting-jvm.adoc",
+    "jvm_gc_pause_seconds": _GUIDES + "metrics-for-troubleshooting-jvm.adoc",
+    "jvm_gc_pause_seconds_max": _GUIDES + "metrics-for-troubleshooting-jvm.adoc",
+    "jvm_gc_overhead": _GUIDES + "metrics-for-troubleshooting-jvm.adoc",
+    "process_cpu_usage": _GUIDES + "metrics-for-troubleshooting-jvm.adoc",
+    "system_cpu_usage": _GUIDES + "metrics-for-troubleshooting-jvm.adoc",
+    "jvm_memory_usage_after_gc_percent": _GUIDES + "configuration-metrics.adoc (sample output)",
+    "jvm_threads_peak_threads": _GUIDES + "configuration-metrics.adoc (sample output)",
+    "process_start_time_seconds": _GUIDES + "configuration-metrics.adoc (sample output)",
+    "system_load_average_1m": _GUIDES + "configuration-metrics.adoc (sample output)",
+    "jvm_memory_max_bytes": "Micrometer JvmMemoryMetrics (Quarkus micrometer JVM binder)",
+    "jvm_threads_live_threads": "Micrometer JvmThreadMetrics",
+    "jvm_threads_daemon_threads": "Micrometer JvmThreadMetrics",
+    "jvm_threads_states_threads": "Micrometer JvmThreadMetrics",
+    "jvm_classes_loaded_classes": "Micrometer ClassLoaderMetrics",
+    "process_uptime_seconds": "Micrometer UptimeMetrics",
+    "process_files_open_files": "Micrometer FileDescriptorMetrics",
+    "agroal_active_count": _GUIDES + "metrics-for-troubleshooting-database.adoc",
+    "agroal_available_count": _GUIDES + "metrics-for-troubleshooting-database.adoc",
+    "agroal_awaiting_count": _GUIDES + "metrics-for-troubleshooting-database.adoc",
+    **{f"agroal_{name}": "Agroal pool metrics (quarkus-agroal, datasource tag)" for name in (
+        "max_used_count", "acquire_count_total", "creation_count_total", "destroy_count_total",
+        "flush_count_total", "invalid_count_total", "leak_detection_count_total", "reap_count_total",
+        "blocking_time_average_milliseconds", "blocking_time_max_milliseconds",
+        "blocking_time_total_milliseconds")},
+    "vendor_statistics_approximate_entries": _GUIDES + "partials/ispn_metrics.adoc",
+    "vendor_statistics_hit_times_seconds": _GUIDES + "partials/ispn_metrics.adoc",
+    "vendor_statistics_miss_times_seconds": _GUIDES + "partials/ispn_metrics.adoc",
+}
+"""Every family of dashboards/catalogs/keycloak.py -> where Keycloak documents it, or the binder that registers it."""
+
+KEYCLOAK_TAGS = {
+    "keycloak_user_events_total": {"realm", "client_id", "idp", "event", "error"},
+    "keycloak_credentials_password_hashing_validations_total": {"realm", "algorithm", "hashing_strength", "outcome"},
+    "http_server_requests_seconds": {"method", "outcome", "status", "uri"},
+    "vendor_statistics_approximate_entries": {"cache"},
+}
+"""Tags the guides list for a family ("Tags" blocks; ispn_metrics.adoc's global tag `cache`)."""
+
+
+def test_every_keycloak_option_compose_sets_exists():
+    env = compose.services(Config())["keycloak"]["environment"]
+    assert set(env) == set(KEYCLOAK_OPTIONS)
+    assert set(env["KC_EVENT_METRICS_USER_TAGS"].split(",")) <= {"realm", "idp", "clientId"}
+
+
+def test_the_slo_buckets_keycloak_is_told_to_make_are_the_ones_its_stand_in_serves():
+    slos = compose.services(Config())["keycloak"]["environment"]["KC_HTTP_METRICS_SLOS"]
+    assert tuple(int(ms) / 1000 for ms in slos.split(",")) == SLO_BOUNDS
+
+
+def test_every_keycloak_family_is_documented_with_its_tags():
+    assert {f.name for f in catalog.FAMILIES} == set(KEYCLOAK_FAMILIES)
+    for name, tags in KEYCLOAK_TAGS.items():
+        assert tags <= set(catalog.BY_NAME[name].labels), name
+
+
+def test_keycloak_pin_is_on_the_checked_line_and_may_finish_its_shutdown():
+    assert release_line(Images().keycloak) == line_of(KEYCLOAK_CHECKED), (
+        f"{Images().keycloak}: check its metrics and options (upgrading notes), then move KEYCLOAK_CHECKED")
+    kc = compose.services(Config())["keycloak"]
+    # 26.7: shutdown-delay 1 s and shutdown-timeout 10 s by default (keycloak#48341, #49177); compose's own default
+    # grace period is 10 s, after which it kills
+    assert int(kc["stop_grace_period"].removesuffix("s")) > 1 + 10
+    assert kc["healthcheck"]["test"][:2] == ["CMD", "bash"]  # the UBI-based image has bash, no curl
