@@ -127,7 +127,9 @@ class Images:
     alloy: str = "grafana/alloy:v1.19.2"
     """Alloy 1.19.2, released 2026-08-28 (patch of 1.19.0, 2026-08-20). Since 1.18 Docker discovery and
     loki.source.docker use the Moby client, which the Docker Engine 29 report (grafana/alloy#5610) was about."""
-    grafana: str = "grafana/grafana:11.6.2"
+    grafana: str = "grafana/grafana:13.2.0"
+    """Grafana 13.2.0, released 2026-08-18. Classic file provisioning is unchanged; the /api/* HTTP API the
+    publisher uses is deprecated since 13 and still served."""
 
 
 @dataclass(frozen=True, slots=True)
