@@ -54,9 +54,14 @@ def key_paths(data: Any, prefix: str = "") -> Iterator[str]:
             yield from key_paths(item, f"{prefix}[]")
 
 
+def tag_of(image: str) -> str:
+    """``grafana/loki:3.7.6`` -> ``3.7.6``, also when pinned to a digest (``...:3.7.6@sha256:...``)."""
+    return image.split("@", 1)[0].rpartition(":")[2]
+
+
 def release_line(image: str) -> str:
     """``grafana/loki:3.7.6`` -> ``3.7``; ``prom/prometheus:v3.14.0`` -> ``3.14``."""
-    tag = image.rpartition(":")[2].removeprefix("v")
+    tag = tag_of(image).removeprefix("v")
     match = re.match(r"(\d+)\.(\d+)", tag)
     assert match, image
     return ".".join(match.groups())
@@ -168,6 +173,7 @@ def test_loki_healthcheck_needs_no_shell():
 
 @pytest.mark.parametrize(("image", "line"), [
     ("grafana/loki:3.7.6", "3.7"), ("prom/prometheus:v3.14.0", "3.14"), ("quay.io/keycloak/keycloak:26.8.0", "26.8"),
+    ("grafana/grafana:13.2.0@sha256:" + "0" * 64, "13.2"),
 ])
 def test_release_line_reads_major_and_minor(image, line):
     assert release_line(image) == line
@@ -451,7 +457,7 @@ def test_postgres_volume_is_where_the_18_image_keeps_its_cluster():
     assert compose.POSTGRES_VOLUME == "/var/lib/postgresql"
     assert not any(v.split(":")[1].startswith("/var/lib/postgresql/data") for v in pg["volumes"])
     assert pg["healthcheck"]["test"][:2] == ["CMD", "pg_isready"]
-    assert Images().postgres.rpartition(":")[2].split(".")[0] == POSTGRES_CHECKED, (
+    assert tag_of(Images().postgres).split(".")[0] == POSTGRES_CHECKED, (
         f"{Images().postgres}: check the image's PGDATA/VOLUME layout, then move POSTGRES_CHECKED")
 
 
