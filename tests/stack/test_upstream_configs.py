@@ -3,7 +3,8 @@
 No Loki or Alloy binary runs here, and Debian's promtool (2.42) and amtool (0.25) are older than the pinned
 Prometheus and Alertmanager (they still check what they can, in test_prometheus_*.py and test_alertmanager.py).
 So each key a generator can emit is pinned, below, to the struct field that reads it at the upstream tag: the
-file and line are where `git show <tag>:<file>` has the field's `yaml:"..."` (or `alloy:"..."`) tag.
+file and line are where `git show <tag>:<file>` has the field's `yaml:"..."` (or `alloy:"..."`) tag. Keycloak's
+repository cannot be fetched at a tag: its options and metric families name the file or guide that defines them.
 
 - A key the generators start emitting fails here until someone finds it at the pinned tag and records it.
 - A pin on a new major or minor line (Renovate, renovate.json) fails here until the configs are checked against
