@@ -5,6 +5,18 @@ checker validates Keycloak panels against this exactly as app panels against
 the app catalog. Names are the exposed family names (counters end in
 ``_total`` as Keycloak writes them); kinds follow ``# TYPE``, never a suffix:
 the ``agroal_*_count`` families are gauges.
+
+Checked against the pinned Keycloak (26.8, ``Images.keycloak``): each family is
+in Keycloak's observability guides (docs/guides/observability/metrics-for-
+troubleshooting-*.adoc) or comes from the Micrometer/Agroal binders Quarkus
+registers; tests/stack/test_upstream_configs.py names the page of each one and
+the options that turn them on. The 26.3 to 26.8 upgrading notes rename none.
+Successful user events carry ``error=""``: Keycloak 26 writes empty tags
+(``event-metrics-user-allow-empty-tags``, true until 27.0 per keycloak#48011),
+and for Prometheus an empty label is a missing one, so ``error=""`` matches a
+success whether the label is written empty or left out (as the guide's sample
+shows). Keycloak 27 is to write ``none`` instead: re-check the ``error``
+selectors in queries/keycloak.py before taking it.
 """
 
 from __future__ import annotations

@@ -99,16 +99,39 @@ class Loki:
 
 @dataclass(frozen=True, slots=True)
 class Images:
-    """Pinned image tags of docker-compose.yml (never `latest`)."""
+    """Pinned image tags of docker-compose.yml (never `latest`): each the newest stable release of its line when it
+    was last checked, with that release's date.
+
+    Renovate (renovate.json) proposes new tags for these lines; docker-compose.yml is generated from them, so
+    update here, never there. A release on a new major or minor line fails tests/stack/test_upstream_configs.py
+    until the generated configs are checked against that release's sources; README "Versions" records what was
+    checked and how. Each upstream pin's docstring starts "<name> <version>, released <YYYY-MM-DD>": Renovate's
+    regex finds the pins by it."""
 
     app: str = "fastapi-observability-bundle:0.1.0"
-    postgres: str = "postgres:16.9"
-    keycloak: str = "quay.io/keycloak/keycloak:26.2.5"
-    prometheus: str = "prom/prometheus:v3.4.1"
-    alertmanager: str = "prom/alertmanager:v0.28.1"
-    loki: str = "grafana/loki:3.5.1"
-    alloy: str = "grafana/alloy:v1.9.1"
-    grafana: str = "grafana/grafana:11.6.2"
+    """This repository's reference service, built by compose: not an upstream release, not tracked by Renovate."""
+    postgres: str = "postgres:18.6"
+    """PostgreSQL 18.6, released 2026-08-13 (18.5 was never released). The 18 image keeps its cluster in
+    /var/lib/postgresql/18/docker and declares the volume at /var/lib/postgresql, where compose mounts it; a volume
+    written by 16 needs pg_upgrade or a dump and restore."""
+    keycloak: str = "quay.io/keycloak/keycloak:26.8.0"
+    """Keycloak 26.8.0, released 2026-10-01; fixes the CVEs published against 26.2 up to then. Since 26.7 it waits up
+    to 1 s + 10 s for requests on shutdown: compose gives it a longer stop grace period."""
+    prometheus: str = "prom/prometheus:v3.14.0"
+    """Prometheus 3.14.0, released 2026-08-17. `--storage.tsdb.retention.time` is deprecated since 3.8 (the config
+    file's storage.tsdb.retention replaces it) but still read; compose keeps the flag while CI's promtool is 2.42."""
+    alertmanager: str = "prom/alertmanager:v0.34.0"
+    """Alertmanager 0.34.0, released 2026-08-16."""
+    loki: str = "grafana/loki:3.7.6"
+    """Loki 3.7.6, released 2026-08-05. Distroless since 3.6: no shell and no wget, so compose's healthcheck runs
+    `loki -health`."""
+    alloy: str = "grafana/alloy:v1.19.2"
+    """Alloy 1.19.2, released 2026-08-29 (first seen that day; patch of 1.19.0, 2026-08-20). Since 1.18 Docker
+    discovery and loki.source.docker use the Moby client, which the Docker Engine 29 report (grafana/alloy#5610)
+    was about."""
+    grafana: str = "grafana/grafana:13.2.0"
+    """Grafana 13.2.0, released 2026-08-18. Classic file provisioning is unchanged; the /api/* HTTP API the
+    publisher uses is deprecated since 13 and still served."""
 
 
 @dataclass(frozen=True, slots=True)

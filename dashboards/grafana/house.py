@@ -24,7 +24,9 @@ from ..config import Config, DsType
 from ..observables.model import NEUTRAL, Observable, color_by_name
 
 GRID_COLUMNS = 24
-SCHEMA_VERSION = 39
+SCHEMA_VERSION = 42
+"""What Grafana 12 and 13 write: the last schemaVersion of the v1 dashboard model (Grafana's DashboardMigrator.ts);
+checked with the foundation SDK's types in tests/dashboards/test_grafana_schema.py."""
 
 
 # --- datasources -------------------------------------------------------------

@@ -39,7 +39,11 @@ APP_DATA: Final = "/app/var"
 AUDIT_RETENTION_DAYS: Final = 365
 """Audit rows older than this are pruned hourly (as role ``audit_retention``, granted by the postgres init)."""
 POSTGRES_SUPERUSER: Final = "postgres"
+POSTGRES_VOLUME: Final = "/var/lib/postgresql"
+"""Where the postgres image (18+) declares its VOLUME; PGDATA is a major-versioned directory below it."""
 KEYCLOAK_IMPORT_DIR: Final = "/opt/keycloak/data/import"
+KEYCLOAK_STOP_GRACE: Final = "20s"
+"""Time compose gives Keycloak between SIGTERM and SIGKILL: its graceful shutdown (26.7+) needs up to 11 s."""
 
 SECRETS: Final = {
     "POSTGRES_PASSWORD": "postgres superuser (init scripts, maintenance)",
@@ -69,8 +73,14 @@ def _timing(interval: str = "10s", timeout: str = "5s", retries: int = 10, start
 
 
 def _wget(url: str, **timing: Any) -> dict[str, Any]:
-    """Images with busybox (prom/*, grafana, loki 3.5): no curl, but wget."""
+    """Images with busybox (prom/*) or Alpine (grafana): no curl, but wget."""
     return {"test": ["CMD", "wget", "-q", "-O", "/dev/null", url], **_timing(**timing)}
+
+
+def _loki_health(port: int, **timing: Any) -> dict[str, Any]:
+    """Loki 3.6+ images are distroless (no shell, no wget): the binary checks its own /ready (``-health``)."""
+    url = f"http://127.0.0.1:{port}/ready"
+    return {"test": ["CMD", "/usr/bin/loki", "-health", f"-health.url={url}"], **_timing(**timing)}
 
 
 def _bash_http(port: int, path: str, **timing: Any) -> dict[str, Any]:
@@ -187,7 +197,8 @@ def services(cfg: Config) -> dict[str, dict[str, Any]]:
                 "POSTGRES_PASSWORD": secret("POSTGRES_PASSWORD"),
                 **{env: secret(env) for env in postgres_init.env_vars(cfg)},
             },
-            "volumes": ["postgres-data:/var/lib/postgresql/data",
+            # 18+: the cluster lives in /var/lib/postgresql/<major>/docker; the image refuses a mount at .../data
+            "volumes": [f"postgres-data:{POSTGRES_VOLUME}",
                         f"./{postgres_init.INIT_DIR}:{postgres_init.CONTAINER_DIR}:ro"],
             # TCP, not the socket: the image's init phase runs a socket-only server
             "healthcheck": {"test": ["CMD", "pg_isready", "-h", "127.0.0.1", "-U", POSTGRES_SUPERUSER, "-d", db],
@@ -219,6 +230,8 @@ def services(cfg: Config) -> dict[str, dict[str, Any]]:
             "ports": [_port(cfg, ports.keycloak, 8080)],
             "depends_on": _healthy("postgres"),
             "healthcheck": _bash_http(9000, "/health/ready", start="90s", retries=20),
+            # 26.7+ drains HTTP on SIGTERM: shutdown-delay 1 s + shutdown-timeout 10 s, past compose's default 10 s
+            "stop_grace_period": KEYCLOAK_STOP_GRACE,
             "restart": "unless-stopped",
         },
         app_service: app,
@@ -281,7 +294,7 @@ def services(cfg: Config) -> dict[str, dict[str, Any]]:
             "command": [f"-config.file=/etc/{loki.FILESYSTEM_PATH}"],
             "volumes": [f"./{loki.FILESYSTEM_PATH}:/etc/{loki.FILESYSTEM_PATH}:ro", f"loki-data:{loki.DATA_DIR}"],
             "ports": [_port(cfg, ports.loki, loki.HTTP_PORT)],
-            "healthcheck": _wget(f"http://127.0.0.1:{loki.HTTP_PORT}/ready", start="30s"),
+            "healthcheck": _loki_health(loki.HTTP_PORT, start="30s"),
             "restart": "unless-stopped",
         },
         "alloy": {

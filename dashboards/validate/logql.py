@@ -24,6 +24,10 @@ from .variables import substitute
 SCRIPT = Path(__file__).resolve().with_name("logql_check.mjs")
 GRAMMAR_PACKAGE = "@grafana/lezer-logql"
 NODE_MODULES_ENV = "FASTAPI_LOOKOUT_NODE_MODULES"
+# Pinned in package.json to 0.3.0 (2026-01-12), the newest release that runs on the Node this project installs:
+# Debian 12's nodejs is 18.20 (CI machines may carry 20). 0.4.0..0.4.2 (2026-07..09) declare engines node >= 24 and
+# npm >= 11.12.1, and peer @lezer/lr at exactly 1.4.10; their grammar only adds approx_topk / label-aggregation
+# nodes our queries do not use. renovate.json holds it below 0.4 until the toolchain's Node is 24+.
 INSTALL_HINT = ("npm install @grafana/lezer-logql@0.3.0 @lezer/lr@1.4.10 (or `npm ci` in a checkout), or set "
                 f"{NODE_MODULES_ENV} to a node_modules directory holding them")
 

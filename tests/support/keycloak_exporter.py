@@ -1,4 +1,4 @@
-"""A real HTTP server standing in for Keycloak 26's management endpoint (``:9000/metrics``).
+"""A real HTTP server standing in for Keycloak 26's management endpoint (``:9000/metrics``), as of the pinned 26.8.
 
 It serves every family of ``dashboards/catalogs/keycloak.py`` (so the catalog
 and the stand-in cannot drift: a family added there without a model here
@@ -12,6 +12,10 @@ answers with (see shared/reference/keycloak.md):
   doubles (``1.0``, ``1.476395008E9``), no ``# EOF``;
 - OpenMetrics otherwise (``# TYPE`` first, counter families without
   ``_total``, ``# EOF`` at the end).
+
+Successful user events are written with ``error=""``: Keycloak 26 writes empty tags by default
+(``event-metrics-user-allow-empty-tags``, keycloak#45582/#48011); the guide's sample leaves the label out,
+which Prometheus reads the same (an empty label is a missing one).
 
 Every scrape is one tick of a running Keycloak: counters (chosen by ``# TYPE``,
 never by suffix) grow, so ``rate()`` is non-zero; gauges move up and down, the
