@@ -189,15 +189,23 @@ class VictoriaMetricsServer:
 # --- Prometheus replicas -------------------------------------------------------------------------------------
 class PrometheusReplica(prom.PrometheusServer):
     """One member of an HA pair: runs the config ``render(own_address)`` returns (the generator's remote_write
-    variant, addresses filled in), with ``PROMETHEUS_REPLICA`` set in its environment."""
+    variant, addresses filled in), with ``PROMETHEUS_REPLICA`` set in its environment.
 
-    def __init__(self, replica: str, render: Callable[[str], Mapping[str, Any]]) -> None:
+    ``files``: written beside the config before start (``{"rules/app-alerts.yml": text}`` for its
+    ``rule_files``); without them its ``rules/*.yml`` glob matches nothing and it evaluates no rules.
+    """
+
+    def __init__(self, replica: str, render: Callable[[str], Mapping[str, Any]],
+                 files: Mapping[str, str] | None = None) -> None:
         super().__init__({})
         self.replica = replica
         self.config = dict(render(f"127.0.0.1:{self.port}"))
         self.jobs = {job["job_name"]: [t for sc in job.get("static_configs", []) for t in sc["targets"]]
                      for job in self.config["scrape_configs"]}
         (self.root / "prometheus.yml").write_text(yaml.safe_dump(self.config, sort_keys=False))
+        for relative, text in (files or {}).items():
+            (self.root / relative).parent.mkdir(parents=True, exist_ok=True)
+            (self.root / relative).write_text(text)
 
     def start(self, timeout: float = 30.0) -> PrometheusReplica:
         self.proc = process.start_ready(
@@ -210,6 +218,10 @@ class PrometheusReplica(prom.PrometheusServer):
 
     def metrics(self) -> dict[str, float]:
         return scrape(f"{self.url}/metrics")
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Pending and firing alerts of the rules it evaluates itself."""
+        return _get_json(f"{self.url}/api/v1/alerts")["data"]["alerts"]
 
     def sent_up_to(self) -> float:
         """Newest sample timestamp (unix s) the remote-write queue has delivered; 0 before the first."""
