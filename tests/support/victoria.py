@@ -259,12 +259,15 @@ def start_all(servers: Sequence[Any]) -> None:
 # --- vmalert -----------------------------------------------------------------------------------------------------
 class VMAlert:
     """``vmalert`` evaluating ``rules`` (paths or globs) against ``datasource_url`` each ``evaluation_interval``,
-    writing recording results and ``ALERTS`` back to ``write_url`` and notifying ``notifier_url``."""
+    writing recording results and ``ALERTS`` back to ``write_url`` and notifying ``notifier_url``.
+
+    ``external_labels``: added to every alert and recording (``-external.label``), as Prometheus adds its
+    external labels to the alerts it sends."""
 
     name = "vmalert"
 
     def __init__(self, rules: Sequence[str], *, datasource_url: str, notifier_url: str, write_url: str = "",
-                 evaluation_interval: str = "1s") -> None:
+                 evaluation_interval: str = "1s", external_labels: Mapping[str, str] | None = None) -> None:
         path = vmalert_binary()
         if path is None:
             raise RuntimeError("vmalert not found (apt-get install victoria-metrics)")
@@ -278,6 +281,7 @@ class VMAlert:
             "-remoteWrite.flushInterval=500ms",  # default 5 s
             f"-notifier.url={notifier_url}", f"-evaluationInterval={evaluation_interval}",
             f"-httpListenAddr=127.0.0.1:{self.port}", "-loggerLevel=WARN",
+            *[f"-external.label={k}={v}" for k, v in (external_labels or {}).items()],
         ]
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -395,7 +399,7 @@ class StandInExporter(_Server):
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 with exporter.lock:
-                    body = "".join(f"{k} {v:g}\n" for k, v in exporter.samples.items()).encode()
+                    body = "".join(f"{k} {float(v)!r}\n" for k, v in exporter.samples.items()).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain; version=0.0.4")
                 self.send_header("Content-Length", str(len(body)))
