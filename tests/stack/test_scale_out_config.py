@@ -38,6 +38,14 @@ def test_each_replica_names_itself_from_its_environment():
     assert "external_labels" not in scrape.prometheus_config(CFG)["global"]
 
 
+def test_alerts_of_both_replicas_are_identical_so_alertmanager_sends_one():
+    alerting = scrape.remote_write_config(CFG)["alerting"]
+    assert alerting["alert_relabel_configs"] == [{"action": "labeldrop", "regex": "replica"}]
+    assert alerting["alertmanagers"] == scrape.prometheus_config(CFG)["alerting"]["alertmanagers"]
+    single = scrape.remote_write_config(_with(replica_label=""))["alerting"]
+    assert single == scrape.prometheus_config(CFG)["alerting"]
+
+
 def test_by_default_the_replica_label_travels_for_the_store_to_deduplicate():
     (target,) = scrape.remote_write_config(CFG)["remote_write"]
     assert "write_relabel_configs" not in target  # Mimir's HA tracker needs to see it
@@ -59,6 +67,7 @@ def test_a_renamed_replica_label_is_the_one_dropped():
     data = scrape.remote_write_config(_with(replica_label="__replica__", replica="b", drop_replica_label=True))
     assert data["global"]["external_labels"] == {"cluster": "observability-bundle", "__replica__": "b"}
     assert data["remote_write"][0]["write_relabel_configs"] == [{"action": "labeldrop", "regex": "__replica__"}]
+    assert data["alerting"]["alert_relabel_configs"] == [{"action": "labeldrop", "regex": "__replica__"}]
 
 
 @pytest.mark.parametrize(

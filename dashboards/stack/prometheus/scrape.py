@@ -87,11 +87,16 @@ def remote_write_config(cfg: Config) -> dict[str, Any]:
     Run as an HA pair: two replicas with the same file and a different replica label value each; the store
     keeps one copy (docs/scale-out.md). With ``drop_replica_label`` the label is removed before sending
     (``write_relabel_configs`` see the external labels), for stores that merge identical series by time.
+    Alerts never carry it (``alert_relabel_configs``): both replicas evaluate the rules, and Alertmanager
+    merges only alerts whose labels are identical.
     """
     p = cfg.prometheus
     base = prometheus_config(cfg)
     out: dict[str, Any] = {"global": {**base["global"], "external_labels": external_labels(cfg)}}
     out.update({k: v for k, v in base.items() if k != "global"})
+    if p.replica_label:  # both replicas' alerts must be identical for Alertmanager to send one notification
+        drop = [{"action": "labeldrop", "regex": p.replica_label}]
+        out["alerting"] = {"alert_relabel_configs": drop, **base["alerting"]}
     if p.remote_write_url:
         target: dict[str, Any] = {"url": p.remote_write_url, "name": "long-term"}
         if p.remote_write_tenant:
