@@ -220,17 +220,17 @@ def test_victoriametrics_keeps_one_copy_of_every_series(scaled):
 
     expr = f'count by (__name__) ({{job=~"{APP_JOB}|{KEYCLOAK_JOB}",__name__!~".*:.*|ALERTS.*"}})'
     stored = per_metric(vm.query(expr, scaled.at))
-    scraped = per_metric(_instant(local.url, expr, scaled.at))
+    scraped = per_metric(local.query(expr, scaled.at))
     assert len(stored) > 50 and stored == scraped
     # one replica's worth of samples per interval, not two: 10 s of 1 s scrapes
     density = f'max(count_over_time(up{{job="{APP_JOB}"}}[10s]))'
-    assert prom.value(vm.query(density, scaled.at)[0]) <= prom.value(_instant(local.url, density, scaled.at)[0]) + 1
+    assert prom.value(vm.query(density, scaled.at)[0]) <= prom.value(local.query(density, scaled.at)[0]) + 1
 
 
 def test_request_totals_equal_what_was_sent(scaled):
     expr = f'sum(http_requests_total{{job="{APP_JOB}"}})'
     assert prom.value(scaled.vm.query(expr, scaled.at)[0]) == scaled.expected_requests
-    assert prom.value(_instant(scaled.replicas[1].url, expr, scaled.at)[0]) == scaled.expected_requests
+    assert prom.value(scaled.replicas[1].query(expr, scaled.at)[0]) == scaled.expected_requests
     by_instance = {r["metric"]["instance"]: prom.value(r) for r in scaled.vm.query(
         f'sum by (instance) (http_requests_total{{job="{APP_JOB}"}})', scaled.at)}
     assert set(by_instance) == {scaled.instance("single"), scaled.instance("multi")}
@@ -282,7 +282,7 @@ def test_every_panel_query_returns_the_same_series_from_the_store_as_from_one_re
                 continue
             expr = _BUILTINS.sub("10s", variables.format(target.expr, target.ds_type))
             stored = _label_sets(scaled.vm.query(expr, scaled.at))
-            local = set().union(*(_label_sets(_instant(r.url, expr, scaled.at)) for r in scaled.replicas))
+            local = set().union(*(_label_sets(r.query(expr, scaled.at)) for r in scaled.replicas))
             compared += 1
             if stored != local:
                 different[f"{target.dashboard} / {target.label}"] = (sorted(stored), sorted(local))
@@ -394,14 +394,6 @@ def test_capacity_figures_of_this_run_are_recorded(scaled):
 
 
 # --- helpers ---------------------------------------------------------------------------------------------------
-def _instant(url: str, expr: str, at: float) -> list[dict[str, Any]]:
-    """An instant query of ``expr`` at ``at`` on a Prometheus (a replica's own TSDB)."""
-    body = httpx.get(f"{url}/api/v1/query", params={"query": expr, "time": f"{at:.3f}"}, timeout=10).json()
-    assert body["status"] == "success", body
-    data = body["data"]
-    return data["result"] if data["resultType"] == "vector" else [{"metric": {}, "value": data["result"]}]
-
-
 def _label_sets(rows: list[dict[str, Any]]) -> set[tuple[tuple[str, str], ...]]:
     """Label sets of the samples that carry a value (NaN is no value: VictoriaMetrics drops it, Prometheus keeps it)."""
     return {tuple(sorted(r["metric"].items())) for r in rows if str(r["value"][1]).lower() != "nan"}

@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
@@ -44,7 +44,6 @@ from tests.support import process
 from tests.support import prometheus as prom
 from tests.support.binaries import free_port, which
 
-Vector = list[dict[str, Any]]
 EXPAND_EXTERNAL_LABELS = "--enable-feature=expand-external-labels"
 """Prometheus 2.x reads ``${VAR}`` in external labels only with this flag; 3.x always does."""
 
@@ -98,8 +97,39 @@ def poll(check: Callable[[], Any], what: str, timeout: float = 30.0, interval: f
         time.sleep(interval)
 
 
+# --- a server binary's lifecycle ---------------------------------------------------------------------------
+class _Binary:
+    """Started from ``args``, ready when ``url + ready_path`` answers 200; stopped for good with its temp dir."""
+
+    name: str
+    args: list[str]
+    url: str
+    root: Path
+    log_path: Path
+    ready_path = "/health"
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> Self:
+        self.proc = process.start_ready(self.args, f"{self.url}{self.ready_path}", self.log_path, self.name, timeout)
+        return self
+
+    def stop(self) -> None:
+        process.stop(self.proc)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
 # --- VictoriaMetrics single node -------------------------------------------------------------------------------
-class VictoriaMetricsServer:
+class VictoriaMetricsServer(_Binary, prom.QueryAPI):
     """``victoria-metrics`` on 127.0.0.1:<free port> with its own data directory; newest samples queryable.
 
     ``drop_labels``: labels removed at ingestion (``-relabelConfig``), so that an HA pair's series coincide
@@ -107,6 +137,7 @@ class VictoriaMetricsServer:
     """
 
     name = "VictoriaMetrics"
+    poll_seconds = 0.1
 
     def __init__(self, *, dedup_interval: str = "1s", drop_labels: Sequence[str] = ("replica",)) -> None:
         path = binary()
@@ -131,24 +162,6 @@ class VictoriaMetricsServer:
             self.args.append(f"-relabelConfig={self.root / 'relabel.yml'}")
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30.0) -> VictoriaMetricsServer:
-        self.proc = process.start_ready(self.args, f"{self.url}/health", self.log_path, self.name, timeout)
-        return self
-
-    def stop(self) -> None:
-        process.stop(self.proc)
-        shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self) -> VictoriaMetricsServer:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
     def metrics(self) -> dict[str, float]:
         return scrape(f"{self.url}/metrics")
 
@@ -157,33 +170,8 @@ class VictoriaMetricsServer:
         with contextlib.suppress(OSError, urllib.error.URLError):
             urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=5).read()
 
-    def query(self, expr: str, at: float | None = None) -> Vector:
-        """The instant-vector (or scalar, as one sample) answer of ``expr`` at ``at`` (unix s; default now)."""
-        params = {"query": expr} | ({"time": f"{at:.3f}"} if at is not None else {})
-        body = _get_json(f"{self.url}/api/v1/query?{urllib.parse.urlencode(params)}")
-        if body.get("status") != "success":
-            raise RuntimeError(f"{expr}: {body}")
-        data = body["data"]
-        return data["result"] if data["resultType"] == "vector" else [{"metric": {}, "value": data["result"]}]
-
-    def wait_for(self, expr: str, predicate: Callable[[Vector], bool] = bool, *, timeout: float = 60.0,
-                 what: str = "") -> Vector:
-        """Poll ``expr`` until ``predicate(result)`` holds, flushing after each miss."""
-        deadline = time.monotonic() + timeout
-        result: Vector = []
-        while True:
-            try:
-                result = self.query(expr)
-                if predicate(result):
-                    return result
-            except (OSError, urllib.error.URLError):
-                pass
-            self.force_flush()
-            if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"VictoriaMetrics exited:\n{self.log()[-3000:]}")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{what or expr} not within {timeout} s on VictoriaMetrics; last answer {result}")
-            time.sleep(0.1)
+    def on_miss(self) -> None:
+        self.force_flush()
 
 
 # --- Prometheus replicas -------------------------------------------------------------------------------------
@@ -199,6 +187,7 @@ class PrometheusReplica(prom.PrometheusServer):
                  files: Mapping[str, str] | None = None) -> None:
         super().__init__({})
         self.replica = replica
+        self.name = f"Prometheus replica {replica}"
         self.config = dict(render(f"127.0.0.1:{self.port}"))
         self.jobs = {job["job_name"]: [t for sc in job.get("static_configs", []) for t in sc["targets"]]
                      for job in self.config["scrape_configs"]}
@@ -211,7 +200,7 @@ class PrometheusReplica(prom.PrometheusServer):
         self.proc = process.start_ready(
             [self.binary, f"--config.file={self.root / 'prometheus.yml'}", f"--storage.tsdb.path={self.root / 'data'}",
              f"--web.listen-address=127.0.0.1:{self.port}", EXPAND_EXTERNAL_LABELS],
-            f"{self.url}/-/ready", self.log_path, f"Prometheus replica {self.replica}", timeout,
+            f"{self.url}/-/ready", self.log_path, self.name, timeout,
             env={**os.environ, "PROMETHEUS_REPLICA": self.replica},
         )
         return self
@@ -257,7 +246,7 @@ def start_all(servers: Sequence[Any]) -> None:
 
 
 # --- vmalert -----------------------------------------------------------------------------------------------------
-class VMAlert:
+class VMAlert(_Binary):
     """``vmalert`` evaluating ``rules`` (paths or globs) against ``datasource_url`` each ``evaluation_interval``,
     writing recording results and ``ALERTS`` back to ``write_url`` and notifying ``notifier_url``.
 
@@ -293,24 +282,6 @@ class VMAlert:
             raise RuntimeError("vmalert not found (apt-get install victoria-metrics)")
         return subprocess.run([path, *[f"-rule={r}" for r in rules], "-dryRun", "-loggerLevel=WARN"],
                               capture_output=True, text=True, timeout=60, check=False)
-
-    def start(self, timeout: float = 30.0) -> VMAlert:
-        self.proc = process.start_ready(self.args, f"{self.url}/health", self.log_path, self.name, timeout)
-        return self
-
-    def stop(self) -> None:
-        process.stop(self.proc)
-        shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self) -> VMAlert:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def alerts(self) -> list[dict[str, Any]]:
         """Pending and firing alerts (1.79 answers ``null``, not ``[]``, when there are none)."""
