@@ -78,6 +78,26 @@ def _url_or_empty(value: Any) -> str | None:
     return None if value == "" else _url(value)
 
 
+_LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
+RESERVED_EXTERNAL_LABELS: Final = frozenset({"cluster", "job", "instance"})
+"""Labels the replica label must not be: the HA pair's own name and what every scraped series carries."""
+
+
+def _replica_label(value: Any) -> str | None:
+    if not isinstance(value, str) or not _LABEL_NAME.match(value):
+        return f"{value!r} is not a Prometheus label name"
+    if value in RESERVED_EXTERNAL_LABELS:
+        return f"{value!r} is taken (it would replace {value!r} on every series); choose another, e.g. 'replica'"
+    return None
+
+
+def _replica_value(value: Any) -> str | None:
+    if isinstance(value, str) and (_ENV_REFERENCE.match(value) or _NAME.match(value)):
+        return None
+    return f"{value!r} is neither a ${{VARIABLE}} reference nor a plain label value"
+
+
 def _host_port(value: Any) -> str | None:
     host, _, port = str(value).rpartition(":")
     if not host or not port.isdigit() or _port(int(port)) or not _NAME.match(host):
@@ -108,6 +128,7 @@ RULES: Final[tuple[tuple[str, Check], ...]] = (
     ("endpoints.*", _url),
     ("prometheus.*_interval", _duration), ("prometheus.*_target", _host_port), ("prometheus.*_job", _name),
     ("prometheus.remote_write_url", _url_or_empty), ("prometheus.cluster", _name),
+    ("prometheus.replica_label", _replica_label), ("prometheus.replica", _replica_value),
     ("alerting.target_down_for", _duration), ("alerting.group_*", _duration), ("alerting.repeat_interval", _duration),
     ("alerting.docs_base_url", _not_placeholder), ("alerting.grafana_url", _url),
     ("alerting.pager_webhook_url", _url), ("alerting.ticket_webhook_url", _url),

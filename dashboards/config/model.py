@@ -198,7 +198,22 @@ class Prometheus:
     remote_write_tenant: str = ""
     """`X-Scope-OrgID` header for a multi-tenant Mimir; empty: no header."""
     cluster: str = "observability-bundle"
-    """`cluster` external label of the remote_write variant (tells senders apart in shared storage)."""
+    """`cluster` external label of the remote_write variant (tells senders apart in shared storage; Mimir's HA
+    tracker reads it as the HA pair's name)."""
+    replica_label: str = "replica"
+    """External label of the remote_write variant that tells the replicas of one HA pair apart (both scrape the
+    same targets). The store must deduplicate by it: Mimir's HA tracker (`ha_replica_label`), Thanos
+    (`--query.replica-label`), or VictoriaMetrics (drop it, plus `-dedup.minScrapeInterval`); see
+    docs/scale-out.md. Empty: no replica label (one Prometheus per cluster)."""
+    replica: str = "${PROMETHEUS_REPLICA}"
+    """Its value. The default is read from each replica's environment at start: Prometheus 3 expands `${VAR}` in
+    external labels (the pinned image), 2.x only with `--enable-feature=expand-external-labels`; an unset
+    variable gives an empty value, which is no label at all. A literal value means one rendered file per
+    replica."""
+    drop_replica_label: bool = False
+    """True: `write_relabel_configs` drop the replica label before sending, for a store that merges identical
+    series by time only (VictoriaMetrics with `-dedup.minScrapeInterval` and no relabeling of its own). False:
+    the label travels and the store deduplicates by it (Mimir's HA tracker needs it)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,7 +95,7 @@ def _get(base: str, path: str, params: Sequence[tuple[str, str]]) -> Any:
     return _http(f"{base.rstrip('/')}{path}?{urllib.parse.urlencode(params)}")
 
 
-def _builtins(query: str, window: Window) -> str:
+def expand_builtins(query: str, window: Window) -> str:
     """What Grafana substitutes for its built-ins before a query reaches Prometheus or Loki."""
     step = f"{window.step_seconds}s"
     for name, value in (("__rate_interval", window.rate_interval), ("__interval_ms", str(window.step_seconds * 1000)),
@@ -125,7 +125,7 @@ class DirectRunner:
             return len(self._sql(sql.expand_macros(query, _sql_range(window), window.step_seconds)))
         base = self._base(target)
         loki = target.ds_type == DsType.LOKI
-        expr = _builtins(query, window)
+        expr = expand_builtins(query, window)
         prefix = "/loki/api/v1" if loki else "/api/v1"
         if target.table or target.instant:
             params = [("query", expr), ("time", str(window.end.timestamp()))]

@@ -84,9 +84,9 @@ def test_remote_write_variant_pushes_to_the_configured_url_with_bounded_queues()
     assert target["url"] == CFG.prometheus.remote_write_url == "http://mimir:9009/api/v1/push"
     assert target["queue_config"]["max_shards"] == 50 and target["queue_config"]["capacity"] == 10000
     assert target["metadata_config"]["send"] is True
-    assert data["global"]["external_labels"] == {"cluster": "observability-bundle"}
-    assert {k: v for k, v in data.items() if k not in ("global", "remote_write")} == {
-        k: v for k, v in scrape.prometheus_config(CFG).items() if k != "global"}
+    assert data["global"]["external_labels"] == {"cluster": "observability-bundle", "replica": "${PROMETHEUS_REPLICA}"}
+    assert {k: v for k, v in data.items() if k not in ("global", "remote_write", "alerting")} == {
+        k: v for k, v in scrape.prometheus_config(CFG).items() if k not in ("global", "alerting")}
 
 
 def test_remote_write_tenant_header_and_empty_url_turns_it_off():

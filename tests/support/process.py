@@ -6,14 +6,17 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
 def start_ready(argv: Sequence[str], ready_url: str, log_path: Path, what: str,
-                timeout: float = 30.0) -> subprocess.Popen[bytes]:
-    """The running process once ``ready_url`` answers 200; its log tail in the error otherwise."""
-    proc = subprocess.Popen(list(argv), stdout=subprocess.DEVNULL, stderr=log_path.open("wb"))
+                timeout: float = 30.0, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """The running process once ``ready_url`` answers 200; its log tail in the error otherwise.
+
+    ``env``: the process's whole environment (default: this one's)."""
+    proc = subprocess.Popen(list(argv), stdout=subprocess.DEVNULL, stderr=log_path.open("wb"),
+                            env=dict(env) if env is not None else None)
     deadline = time.monotonic() + timeout
     while True:
         try:

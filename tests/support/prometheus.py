@@ -47,7 +47,58 @@ def value(sample: Mapping[str, Any]) -> float:
     return float(sample["value"][1])
 
 
-class PrometheusServer:
+class QueryAPI:
+    """``/api/v1/query`` as Prometheus answers it, and VictoriaMetrics too: instant queries, and polls on them."""
+
+    url: str
+    proc: subprocess.Popen[bytes] | None
+    name = "Prometheus"
+    poll_seconds = 0.2
+
+    def log(self) -> str:
+        path: Path | None = getattr(self, "log_path", None)
+        return path.read_text(errors="replace") if path is not None and path.exists() else ""
+
+    def on_miss(self) -> None:
+        """Called after each poll whose answer did not do yet."""
+
+    def timeout_context(self) -> str:
+        """What a timeout message adds after the last answer."""
+        return ""
+
+    def query(self, expr: str, at: float | None = None) -> Vector:
+        """The instant-vector (or scalar, as one sample) answer of ``expr`` at ``at`` (unix s; default now)."""
+        params = {"query": expr} | ({"time": f"{at:.3f}"} if at is not None else {})
+        url = f"{self.url}/api/v1/query?{urllib.parse.urlencode(params)}"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            body = json.loads(response.read())
+        if body.get("status") != "success":
+            raise RuntimeError(f"{expr}: {body}")
+        data = body["data"]
+        return data["result"] if data["resultType"] == "vector" else [{"metric": {}, "value": data["result"]}]
+
+    def wait_for(self, expr: str, predicate: Callable[[Vector], bool] = bool, *, timeout: float = 60.0,
+                 what: str = "") -> Vector:
+        """Poll ``expr`` until ``predicate(result)`` holds; fail naming ``what`` (and the last answer) at timeout."""
+        deadline = time.monotonic() + timeout
+        result: Vector = []
+        while True:
+            try:
+                result = self.query(expr)
+                if predicate(result):
+                    return result
+            except (OSError, urllib.error.URLError):
+                pass
+            self.on_miss()
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited:\n{self.log()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what or expr} not within {timeout} s on {self.name}; last answer {result}"
+                                   f"{self.timeout_context()}")
+            time.sleep(self.poll_seconds)
+
+
+class PrometheusServer(QueryAPI):
     """``with PrometheusServer({"job": ["127.0.0.1:8000"]}) as prom:`` scrapes every target each second."""
 
     def __init__(self, jobs: Mapping[str, Sequence[str]], *, scrape_interval: str = "1s",
@@ -91,38 +142,9 @@ class PrometheusServer:
                  tb: TracebackType | None) -> None:
         self.stop()
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
     # -- queries ----------------------------------------------------------------------------
-    def query(self, expr: str) -> Vector:
-        """The instant-vector (or scalar, as one sample) answer of ``expr`` now."""
-        url = f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': expr})}"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            body = json.loads(response.read())
-        if body.get("status") != "success":
-            raise RuntimeError(f"{expr}: {body}")
-        data = body["data"]
-        return data["result"] if data["resultType"] == "vector" else [{"metric": {}, "value": data["result"]}]
-
-    def wait_for(self, expr: str, predicate: Callable[[Vector], bool] = bool, *, timeout: float = 60.0,
-                 what: str = "") -> Vector:
-        """Poll ``expr`` until ``predicate(result)`` holds; fail naming ``what`` (and the last answer) at timeout."""
-        deadline = time.monotonic() + timeout
-        result: Vector = []
-        while True:
-            try:
-                result = self.query(expr)
-                if predicate(result):
-                    return result
-            except (OSError, urllib.error.URLError):
-                pass
-            if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"Prometheus exited:\n{self.log()[-3000:]}")
-            if time.monotonic() > deadline:
-                targets = self._targets()
-                raise TimeoutError(f"{what or expr} not within {timeout} s; last answer {result}; targets {targets}")
-            time.sleep(0.2)
+    def timeout_context(self) -> str:
+        return f"; targets {self._targets()}"
 
     def wait_scraped(self, samples: int = 1, timeout: float = 60.0) -> None:
         """Every job is up and holds at least ``samples`` scrapes (4 make a rate over a 10 s window safe)."""

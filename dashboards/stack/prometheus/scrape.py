@@ -75,16 +75,34 @@ QUEUE: Final = {
 """Prometheus' defaults made explicit (about 2 k samples/s per shard), so a reviewer sees the bounds."""
 
 
+def external_labels(cfg: Config) -> dict[str, str]:
+    """``cluster`` names the HA pair, the replica label tells its members apart (one value per replica)."""
+    p = cfg.prometheus
+    return {"cluster": p.cluster, **({p.replica_label: p.replica} if p.replica_label else {})}
+
+
 def remote_write_config(cfg: Config) -> dict[str, Any]:
-    """The same Prometheus, also pushing every sample to Mimir/Thanos-receive (long-term, global view)."""
+    """The same Prometheus, also pushing every sample to Mimir/Thanos-receive (long-term, global view).
+
+    Run as an HA pair: two replicas with the same file and a different replica label value each; the store
+    keeps one copy (docs/scale-out.md). With ``drop_replica_label`` the label is removed before sending
+    (``write_relabel_configs`` see the external labels), for stores that merge identical series by time.
+    Alerts never carry it (``alert_relabel_configs``): both replicas evaluate the rules, and Alertmanager
+    merges only alerts whose labels are identical.
+    """
     p = cfg.prometheus
     base = prometheus_config(cfg)
-    out: dict[str, Any] = {"global": {**base["global"], "external_labels": {"cluster": p.cluster}}}
+    out: dict[str, Any] = {"global": {**base["global"], "external_labels": external_labels(cfg)}}
     out.update({k: v for k, v in base.items() if k != "global"})
+    if p.replica_label:  # both replicas' alerts must be identical for Alertmanager to send one notification
+        drop = [{"action": "labeldrop", "regex": p.replica_label}]
+        out["alerting"] = {"alert_relabel_configs": drop, **base["alerting"]}
     if p.remote_write_url:
         target: dict[str, Any] = {"url": p.remote_write_url, "name": "long-term"}
         if p.remote_write_tenant:
             target["headers"] = {"X-Scope-OrgID": p.remote_write_tenant}
+        if p.drop_replica_label and p.replica_label:
+            target["write_relabel_configs"] = [{"action": "labeldrop", "regex": p.replica_label}]
         target.update({
             "send_exemplars": True,
             "queue_config": dict(QUEUE),
