@@ -43,7 +43,8 @@ def error_ratio(cfg: Config) -> Observable:
         alerts=(Alert(
             name="AppHighErrorRatio",
             expr=(f"{recording.ERROR_RATIO}{{{cfg.app_selector}}} > {number(a.error_ratio)}\n"
-                  f"and {guard} >= {a.error_ratio_min_requests}"),
+                  # on (job): the recorded side may carry labels the raw side lacks (a ruler's external labels)
+                  f"and on (job) {guard} >= {a.error_ratio_min_requests}"),
             for_="5m",
             severity="warning",
             summary="{{ $labels.job }} answers {{ $value | humanizePercentage }} of requests with a 5xx",

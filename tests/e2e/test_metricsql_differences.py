@@ -188,16 +188,17 @@ def test_a_5xx_burst_raises_the_same_alerts_on_both_engines(engines):
     assert burns == {"1h", "6h", "1d", "3d"}  # every burn-rate window, guards (>= 100 requests) passed on both
 
 
-def test_vmalert_external_labels_would_break_the_error_ratio_alerts_join(engines):
-    """Why docs/scale-out.md says not to run vmalert with ``-external.label`` for these rules: it labels
-    recording results too (Prometheus' external labels never touch them), and AppHighErrorRatio joins a
-    recorded ratio with a raw ``sum by (job)`` by all labels: one extra label on one side, no match, no alert."""
+def test_the_error_ratio_alert_survives_vmalerts_external_labels(engines):
+    """vmalert's ``-external.label`` labels recording results too (Prometheus' external labels never touch
+    them). AppHighErrorRatio joins a recorded ratio with a raw ``sum by (job)``: it joins ``on (job)``, so one
+    extra label on the recorded side still matches; joined by all labels, as it once was, it never fires."""
     expr = _rule_expr("AppHighErrorRatio")
     recorded = f'job:http_requests_errors:ratio_rate5m{{job="{JOB}"}}'
-    assert recorded in expr
+    assert recorded in expr and "and on (job)" in expr
     relabelled = expr.replace(recorded, f'label_set({recorded}, "cluster", "{CLUSTER}")')
     engines.vm.wait_for(expr, what="AppHighErrorRatio's condition on VictoriaMetrics")  # the burst just ended
-    assert engines.vm.query(relabelled) == []
+    assert engines.vm.query(relabelled) != []
+    assert engines.vm.query(relabelled.replace("and on (job)", "and")) == []
 
 
 def _rule_expr(alert: str) -> str:
