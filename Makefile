@@ -14,6 +14,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
+	bash scripts/install_system_deps.sh node
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 

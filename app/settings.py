@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from fastapi_lookout.audit import writer
 from fastapi_lookout.audit.spool import default_spool_path
 
 VAR_DIR = Path("var")
@@ -56,14 +57,20 @@ class Settings(BaseSettings):
         True, description="Write audit rows from a child process (requests only hand rows over); false: a task in "
         "the app's event loop."
     )
-    audit_queue_max_size: int = Field(10_000, ge=1, description="Rows held in memory before new ones are dropped.")
-    audit_batch_size: int = Field(500, ge=1, description="Rows per INSERT batch.")
-    audit_batch_timeout_seconds: float = Field(
-        1.0, gt=0, description="Longest wait before a partial batch is written."
+    audit_queue_max_size: int = Field(
+        writer.QUEUE_MAX_SIZE, ge=1, description="Rows held in memory before new ones are dropped."
     )
-    audit_retry_max_seconds: float = Field(30.0, gt=0, description="Cap of the retry backoff on database errors.")
+    audit_batch_size: int = Field(writer.BATCH_SIZE, ge=1, description="Rows per INSERT batch.")
+    audit_batch_timeout_seconds: float = Field(
+        writer.BATCH_TIMEOUT_SECONDS, gt=0, description="Longest wait before a partial batch is written."
+    )
+    audit_retry_max_seconds: float = Field(
+        writer.RETRY_MAX_SECONDS, gt=0, description="Cap of the retry backoff on database errors."
+    )
     audit_shutdown_timeout_seconds: float = Field(
-        10.0, gt=0, description="How long shutdown keeps retrying the database before spooling to disk."
+        writer.SHUTDOWN_TIMEOUT_SECONDS,
+        gt=0,
+        description="How long shutdown keeps retrying the database before spooling to disk.",
     )
     audit_spool_path: str | None = Field(
         None,

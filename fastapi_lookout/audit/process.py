@@ -86,7 +86,18 @@ from fastapi_lookout.audit.process_spawn import spawn_shielded, wait_exit
 from fastapi_lookout.audit.rows import EncodedJSON, encode_request_data, normalise_row
 from fastapi_lookout.audit.spool import Spool
 from fastapi_lookout.audit.target import Target, location_of
-from fastapi_lookout.audit.writer import CANCEL_GRACE_SECONDS, DropWarnings, WriterMetrics, log_task_crash, save_rows
+from fastapi_lookout.audit.writer import (
+    BATCH_SIZE,
+    BATCH_TIMEOUT_SECONDS,
+    CANCEL_GRACE_SECONDS,
+    QUEUE_MAX_SIZE,
+    RETRY_MAX_SECONDS,
+    SHUTDOWN_TIMEOUT_SECONDS,
+    DropWarnings,
+    WriterMetrics,
+    log_task_crash,
+    save_rows,
+)
 from fastapi_lookout.metrics import AUDIT_QUEUE
 
 __all__ = ["AuditProcessWriter"]
@@ -161,12 +172,12 @@ class AuditProcessWriter:
         self,
         database_url: str,
         *,
-        queue_max_size: int,
-        batch_size: int,
-        batch_timeout_seconds: float,
-        retry_max_seconds: float,
-        shutdown_timeout_seconds: float,
         spool_path: str | Path | None,
+        queue_max_size: int = QUEUE_MAX_SIZE,
+        batch_size: int = BATCH_SIZE,
+        batch_timeout_seconds: float = BATCH_TIMEOUT_SECONDS,
+        retry_max_seconds: float = RETRY_MAX_SECONDS,
+        shutdown_timeout_seconds: float = SHUTDOWN_TIMEOUT_SECONDS,
         request_data_max_bytes: int = 4096,
         hmac_key: str | None = None,
         log_settings: dict[str, Any] | None = None,

@@ -227,17 +227,27 @@ class DropWarnings:
             self._last = now
 
 
+# Defaults of both writers (and of the reference service's settings). ``spool_path`` has none: where rows the
+# database cannot take by shutdown are kept (or ``None``: counted as dropped) is a decision per service.
+QUEUE_MAX_SIZE: Final = 10_000
+"""Rows held in memory before new ones are dropped (``audit_events_dropped_total``)."""
+BATCH_SIZE: Final = 500
+BATCH_TIMEOUT_SECONDS: Final = 1.0
+RETRY_MAX_SECONDS: Final = 30.0
+SHUTDOWN_TIMEOUT_SECONDS: Final = 10.0
+
+
 class AuditWriter:
     def __init__(
         self,
         engine: AsyncEngine,
         *,
-        queue_max_size: int,
-        batch_size: int,
-        batch_timeout_seconds: float,
-        retry_max_seconds: float,
-        shutdown_timeout_seconds: float,
         spool_path: str | Path | None,
+        queue_max_size: int = QUEUE_MAX_SIZE,
+        batch_size: int = BATCH_SIZE,
+        batch_timeout_seconds: float = BATCH_TIMEOUT_SECONDS,
+        retry_max_seconds: float = RETRY_MAX_SECONDS,
+        shutdown_timeout_seconds: float = SHUTDOWN_TIMEOUT_SECONDS,
         request_data_max_bytes: int = 4096,
         hmac_key: str | bytes | None = None,
         metrics: WriterMetrics | None = None,
