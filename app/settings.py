@@ -16,7 +16,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
-from fastapi_lookout.audit import writer
+from fastapi_lookout.audit import defaults as writer
 from fastapi_lookout.audit.spool import default_spool_path
 
 VAR_DIR = Path("var")

@@ -10,8 +10,9 @@ catalog (``fastapi_lookout.metrics``) do.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from fastapi_lookout.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from fastapi_lookout.context import RequestContext
@@ -23,14 +24,4 @@ _WHERE = {"instrument": "instrumentation", "RequestContext": "context", "Problem
 __all__ = ["Problem", "RequestContext", "instrument"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_WHERE})
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

@@ -234,3 +234,15 @@ async def test_problem_details_can_be_left_off_and_an_apps_own_handler_is_kept(r
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=own), base_url="http://t") as client:
         assert (await client.get("/nowhere")).text == "mine"
         assert_problem(await client.get("/items/0"), 409)
+
+
+def test_the_servers_supervisor_process_writes_no_metric_files(tmp_path):
+    """uvicorn's supervisor imports app.serve (and with it the settings) but serves nothing: a metric file of
+    its own would be merged into every multiprocess scrape as a third process."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", "import app.serve"], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -8,7 +8,7 @@ from ..catalogs import app as app_catalog
 from ..catalogs import keycloak as keycloak_catalog
 from ..catalogs import logs as log_catalog
 from ..config import Config
-from ..grafana.artifacts import LAYOUTS, layouts
+from ..grafana.artifacts import layouts, per_dashboard
 from ..grafana.layout import Layout
 from ..observables import collect
 from ..registry import REGISTRY
@@ -33,17 +33,12 @@ def runbooks_md(cfg: Config) -> bytes:
     return runbooks.render(cfg, _rule_alerts(cfg), HEADER)
 
 
-def _register_page(layout: Layout) -> None:
-    def render(cfg: Config) -> bytes:
-        current = next(x for x in layouts(cfg) if x.uid == layout.uid)  # as the build sees it now
-        return pages.render(cfg, current, HEADER)
-
-    REGISTRY.artifact(f"docs-dashboard:{layout.uid}", f"docs/dashboards/{layout.uid}.md",
-                      feature=layout.feature)(render)
+def _page(cfg: Config, layout: Layout) -> bytes:
+    current = next(x for x in layouts(cfg) if x.uid == layout.uid)  # as the build sees it now
+    return pages.render(cfg, current, HEADER)
 
 
-for _layout in LAYOUTS:
-    _register_page(_layout)
+per_dashboard("docs-dashboard", "docs/dashboards/{uid}.md", _page)
 
 
 @REGISTRY.validator("observables")

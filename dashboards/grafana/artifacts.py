@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -63,16 +64,18 @@ def check_dashboards(cfg: Config) -> list[str]:
     return [str(p) for p in validate(dashboards, context(cfg))]
 
 
-def _register_dashboard(layout: Layout) -> None:
-    def render_json(cfg: Config) -> bytes:
-        return json_bytes(_dashboards(cfg)[layout.uid])
+def per_dashboard(kind: str, path: str, render: Callable[[Config, Layout], bytes]) -> None:
+    """One artifact per dashboard (its JSON, its docs page): ``path`` with ``{uid}``, gone with its feature."""
 
-    REGISTRY.artifact(f"dashboard:{layout.uid}", f"{DASHBOARD_DIR}/{layout.uid}.json",
-                      feature=layout.feature)(render_json)
+    def register(layout: Layout) -> None:
+        REGISTRY.artifact(f"{kind}:{layout.uid}", path.format(uid=layout.uid),
+                          feature=layout.feature)(lambda cfg: render(cfg, layout))
+
+    for layout in LAYOUTS:
+        register(layout)
 
 
-for _layout in LAYOUTS:
-    _register_dashboard(_layout)
+per_dashboard("dashboard", DASHBOARD_DIR + "/{uid}.json", lambda cfg, layout: json_bytes(_dashboards(cfg)[layout.uid]))
 
 
 @REGISTRY.validator("grafana-provisioning")

@@ -6,27 +6,20 @@ from fastapi_lookout import metrics as m
 
 from ..catalogs.app import series_name
 from ..config import Config, DsType
-from ..queries import PANEL, RANGE, Scope, rule
+from ..queries import PANEL, RANGE, Scope
 from ..queries import audit as q
 from ..stack.prometheus.rules import Alert, Case, Fired, series
 from . import model as o
+from .audit_writer import AUDIT, FILE
 from .model import Diagnosis, Observable, Query, Runbook, Thresholds
 
 PROM = DsType.PROMETHEUS
-AUDIT = "audit"
-FILE = "audit-alerts"
 
 
-def _app(cfg: Config) -> dict[str, str]:
-    return {"job": cfg.app_job, "instance": cfg.prometheus.app_target}
-
-
-def _scope(cfg: Config) -> Scope:
-    return rule(cfg.app_selector, by=("job", "instance"))
 
 
 def status(cfg: Config) -> Observable:
-    labels = _app(cfg)
+    labels = o.app_labels(cfg)
     broken = series_name(m.AUDIT_CHAIN_BROKEN)
     return Observable(
         name="audit_chain.status", title="Chain status, last verification",
@@ -36,7 +29,7 @@ def status(cfg: Config) -> Observable:
         thresholds=Thresholds.any_is("red"),
         alerts=(Alert(
             name="AuditChainBroken",
-            expr=f"{q.chain_broken(cfg, _scope(cfg))} == 1",
+            expr=f"{q.chain_broken(cfg, o.per_instance(cfg))} == 1",
             severity="critical",
             summary="The audit trail's hash chain is broken on {{ $labels.instance }}",
             description=("The periodic audit chain verification of {{ $labels.instance }} found user_actions rows "
@@ -69,7 +62,7 @@ def status(cfg: Config) -> Observable:
 
 
 def verification_age(cfg: Config) -> Observable:
-    a, labels = cfg.alerting, _app(cfg)
+    a, labels = cfg.alerting, o.app_labels(cfg)
     verified = series_name(m.AUDIT_CHAIN_LAST_VERIFICATION)
     return Observable(
         name="audit_chain.verification_age", title="Since last verification",
@@ -79,7 +72,7 @@ def verification_age(cfg: Config) -> Observable:
         thresholds=Thresholds.of("green", (a.audit_verification_stale_seconds, "orange")),
         alerts=(Alert(
             name="AuditChainVerificationStale",
-            expr=(f"{q.chain_last_verification_age(cfg, _scope(cfg))} > {a.audit_verification_stale_seconds}\n"
+            expr=(f"{q.chain_last_verification_age(cfg, o.per_instance(cfg))} > {a.audit_verification_stale_seconds}\n"
                   f"and on (job, instance) up{{{cfg.app_selector}}} == 1"),
             for_="5m",
             severity="warning",
@@ -106,7 +99,7 @@ def verification_age(cfg: Config) -> Observable:
         runbook=Runbook(
             meaning="The periodic verification of the audit chain has not completed for too long.",
             impact="Tampering would go unnoticed, and AuditChainBroken cannot fire.",
-            diagnosis=(Diagnosis("failed runs by reason", q.chain_failed_verifications(cfg, _scope(cfg))),),
+            diagnosis=(Diagnosis("failed runs by reason", q.chain_failed_verifications(cfg, o.per_instance(cfg))),),
             mitigation=("Errors (audit_chain_verification_failed warnings) name why: database down, not migrated, "
                         "permissions. No errors and no completion: the first full walk after a restart is still "
                         "running (~40,000 rows/s) or the maintenance task died (restart the service)."),

@@ -6,7 +6,7 @@ from fastapi_lookout import metrics as m
 
 from ..catalogs.app import series_name
 from ..config import Config, DsType
-from ..queries import TOTAL, Scope, rule
+from ..queries import TOTAL
 from ..queries import fastapi as q
 from ..stack.prometheus.rules import Alert, Case, Fired, series
 from . import model as o
@@ -17,16 +17,10 @@ AUDIT = "audit"
 FILE = "audit-alerts"
 
 
-def _app(cfg: Config) -> dict[str, str]:
-    return {"job": cfg.app_job, "instance": cfg.prometheus.app_target}
-
-
-def _scope(cfg: Config) -> Scope:
-    return rule(cfg.app_selector, by=("job", "instance"))
 
 
 def queue(cfg: Config) -> Observable:
-    a, labels = cfg.alerting, _app(cfg)
+    a, labels = cfg.alerting, o.app_labels(cfg)
     name = series_name(m.AUDIT_QUEUE_SIZE)
     raw = f"{name}{{{cfg.app_selector}}}"
     shared = {"name": "AuditQueueBacklog",
@@ -59,8 +53,8 @@ def queue(cfg: Config) -> Observable:
             meaning="Audit rows pile up in the service's memory instead of reaching the database.",
             impact=("Rows in memory are lost if the process is killed; once AUDIT_QUEUE_MAX_SIZE is reached new "
                     "rows are dropped: gaps in the audit trail."),
-            diagnosis=(Diagnosis("is the database failing the batches", q.audit_failures(cfg, _scope(cfg))),
-                       Diagnosis("batch latency", q.audit_batch_latency(cfg, _scope(cfg)))),
+            diagnosis=(Diagnosis("is the database failing the batches", q.audit_failures(cfg, o.per_instance(cfg))),
+                       Diagnosis("batch latency", q.audit_batch_latency(cfg, o.per_instance(cfg)))),
             mitigation=("Check PostgreSQL is reachable and fast (AuditWriteFailures, batch latency); the rows "
                         "drain by themselves once it is."),
         ),
@@ -69,7 +63,7 @@ def queue(cfg: Config) -> Observable:
 
 
 def failures(cfg: Config) -> Observable:
-    labels = _app(cfg)
+    labels = o.app_labels(cfg)
     name = series_name(m.AUDIT_WRITE_FAILURES)
     return Observable(
         name="audit.write_failures", title="Write failures",
@@ -78,7 +72,7 @@ def failures(cfg: Config) -> Observable:
         thresholds=Thresholds.any_is("red"),
         alerts=(Alert(
             name="AuditWriteFailures",
-            expr=f"{q.audit_failures(cfg, _scope(cfg))} > 0",
+            expr=f"{q.audit_failures(cfg, o.per_instance(cfg))} > 0",
             for_="5m",
             severity="warning",
             summary="The audit writer of {{ $labels.instance }} keeps failing to write batches",
@@ -104,7 +98,7 @@ def failures(cfg: Config) -> Observable:
 
 
 def dropped(cfg: Config) -> Observable:
-    labels = _app(cfg)
+    labels = o.app_labels(cfg)
     name = series_name(m.AUDIT_EVENTS_DROPPED)
     return Observable(
         name="audit.dropped", title="Dropped rows",
@@ -113,7 +107,7 @@ def dropped(cfg: Config) -> Observable:
         thresholds=Thresholds.any_is("red"),
         alerts=(Alert(
             name="AuditEventsDropped",
-            expr=f"{q.audit_dropped(cfg, _scope(cfg))} > 0",
+            expr=f"{q.audit_dropped(cfg, o.per_instance(cfg))} > 0",
             severity="critical",
             summary="Audit rows were lost on {{ $labels.instance }}",
             description=("{{ $value | humanize }} audit rows were dropped on {{ $labels.instance }} in the last 5m: "
@@ -139,7 +133,7 @@ def dropped(cfg: Config) -> Observable:
 
 
 def last_write(cfg: Config) -> Observable:
-    a, labels = cfg.alerting, _app(cfg)
+    a, labels = cfg.alerting, o.app_labels(cfg)
     last, queued = series_name(m.AUDIT_LAST_WRITE), series_name(m.AUDIT_QUEUE_SIZE)
     return Observable(
         name="audit.last_write", title="Since last write",
@@ -148,7 +142,7 @@ def last_write(cfg: Config) -> Observable:
         thresholds=Thresholds.of("green", (a.audit_stall_seconds, "orange")),
         alerts=(Alert(
             name="AuditWriterStalled",
-            expr=(f"{q.audit_last_write_age(cfg, _scope(cfg))} > {a.audit_stall_seconds}\n"
+            expr=(f"{q.audit_last_write_age(cfg, o.per_instance(cfg))} > {a.audit_stall_seconds}\n"
                   f"and {queued}{{{cfg.app_selector}}} > 0"),
             for_="2m",
             severity="critical",
@@ -169,7 +163,7 @@ def last_write(cfg: Config) -> Observable:
         runbook=Runbook(
             meaning="Rows are queued but the writer has written nothing for minutes.",
             impact="Every audited action since then exists only in memory: a crash loses them all.",
-            diagnosis=(Diagnosis("failures, if any", q.audit_failures(cfg, _scope(cfg))),),
+            diagnosis=(Diagnosis("failures, if any", q.audit_failures(cfg, o.per_instance(cfg))),),
             mitigation=("Failures mean the database refuses the batches (see AuditWriteFailures). No failures and "
                         "no writes means the writer died: restart the service (SIGTERM flushes or spools the "
                         "queue)."),
@@ -179,7 +173,7 @@ def last_write(cfg: Config) -> Observable:
 
 
 def foreign_spool(cfg: Config) -> Observable:
-    labels = _app(cfg)
+    labels = o.app_labels(cfg)
     name = series_name(m.AUDIT_SPOOL_FOREIGN_ROWS)
     return Observable(
         name="audit.foreign_spool", title="Rows awaiting review now",
@@ -189,7 +183,7 @@ def foreign_spool(cfg: Config) -> Observable:
         thresholds=Thresholds.any_is("orange"),
         alerts=(Alert(
             name="AuditSpoolForeignRows",
-            expr=f"{q.audit_foreign_spool(cfg, _scope(cfg))} > 0",
+            expr=f"{q.audit_foreign_spool(cfg, o.per_instance(cfg))} > 0",
             for_="15m",
             severity="warning",
             summary="{{ $value }} spooled audit rows on {{ $labels.instance }} belong to another database",

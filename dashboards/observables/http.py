@@ -16,9 +16,6 @@ PROM = DsType.PROMETHEUS
 TRAFFIC = "Traffic and latency are what the SLO alerts (burn rates) watch; a panel of its own would page twice."
 
 
-def _app(cfg: Config) -> dict[str, str]:
-    return {"job": cfg.app_job, "instance": cfg.prometheus.app_target}
-
 
 def _pct(cfg: Config) -> str:
     return f"p{round(cfg.slo.latency_quantile * 100)}"
@@ -27,7 +24,7 @@ def _pct(cfg: Config) -> str:
 def error_ratio(cfg: Config) -> Observable:
     a = cfg.alerting
     guard = q.request_count(cfg, rule(cfg.app_selector))
-    labels = _app(cfg)
+    labels = o.app_labels(cfg)
     ep = {**labels, "method": "GET", "endpoint": "/api/authors"}
     ok, err = {**ep, "status_code": "200"}, {**ep, "status_code": "500"}
     name = "http_requests_total"

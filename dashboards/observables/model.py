@@ -19,7 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from ..config import DsType
+from ..config import Config, DsType
+from ..queries import Scope, rule
 from ..stack.prometheus.rules import Alert, Case
 
 __all__ = [
@@ -33,6 +34,8 @@ __all__ = [
     "Runbook",
     "Step",
     "Thresholds",
+    "app_labels",
+    "per_instance",
 ]
 
 Feature = Literal["websocket", "audit", "auth", "rate_limit", "database", "keycloak"]
@@ -224,3 +227,13 @@ def value_colors(colors: Mapping[str, str]) -> list[dict[str, Any]]:
     """Value mappings that colour a text cell by its value."""
     options = {value: {"color": color, "index": i} for i, (value, color) in enumerate(colors.items())}
     return [{"options": options, "type": "value"}]
+
+
+def app_labels(cfg: Config) -> dict[str, str]:
+    """The labels of the app's series in promtool cases: its job and its one target."""
+    return {"job": cfg.app_job, "instance": cfg.prometheus.app_target}
+
+
+def per_instance(cfg: Config) -> Scope:
+    """The alert scope of a per-process signal: the app's series, by job and instance."""
+    return rule(cfg.app_selector, by=("job", "instance"))

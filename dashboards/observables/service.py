@@ -14,9 +14,6 @@ PROM = DsType.PROMETHEUS
 WS_TRAFFIC = "Message traffic is demand, not health; failures show as rejected connections and error frames."
 
 
-def _app(cfg: Config) -> dict[str, str]:
-    return {"job": cfg.app_job, "instance": cfg.prometheus.app_target}
-
 
 def websocket(cfg: Config) -> list[Observable]:
     pct = f"p{round(cfg.slo.latency_quantile * 100)}"
@@ -44,7 +41,7 @@ def websocket(cfg: Config) -> list[Observable]:
 
 def rate_limits(cfg: Config) -> Observable:
     a = cfg.alerting
-    labels = _app(cfg)
+    labels = o.app_labels(cfg)
     name = "rate_limit_hits_total"
     warn = {"job": cfg.app_job, "severity": "warning"}
     return Observable(
@@ -86,7 +83,7 @@ def rate_limits(cfg: Config) -> Observable:
 
 def auth_attempts(cfg: Config) -> Observable:
     a = cfg.alerting
-    labels = _app(cfg)
+    labels = o.app_labels(cfg)
     name = "auth_attempts_total"
     warn = {"job": cfg.app_job, "severity": "warning"}
     failures = q.auth_attempts(cfg, rule(cfg.app_selector, by=("job",)), 'status!="success"')

@@ -81,23 +81,19 @@ from typing import Any, Final
 
 import structlog
 
+from fastapi_lookout.audit.defaults import (
+    BATCH_SIZE,
+    BATCH_TIMEOUT_SECONDS,
+    QUEUE_MAX_SIZE,
+    RETRY_MAX_SECONDS,
+    SHUTDOWN_TIMEOUT_SECONDS,
+)
 from fastapi_lookout.audit.event import FIELD_NAMES, AuditEvent, event_from_values, event_values
 from fastapi_lookout.audit.process_spawn import spawn_shielded, wait_exit
 from fastapi_lookout.audit.rows import EncodedJSON, encode_request_data, normalise_row
 from fastapi_lookout.audit.spool import Spool
 from fastapi_lookout.audit.target import Target, location_of
-from fastapi_lookout.audit.writer import (
-    BATCH_SIZE,
-    BATCH_TIMEOUT_SECONDS,
-    CANCEL_GRACE_SECONDS,
-    QUEUE_MAX_SIZE,
-    RETRY_MAX_SECONDS,
-    SHUTDOWN_TIMEOUT_SECONDS,
-    DropWarnings,
-    WriterMetrics,
-    log_task_crash,
-    save_rows,
-)
+from fastapi_lookout.audit.writer import CANCEL_GRACE_SECONDS, DropWarnings, WriterMetrics, log_task_crash, save_rows
 from fastapi_lookout.metrics import AUDIT_QUEUE
 
 __all__ = ["AuditProcessWriter"]

@@ -121,6 +121,13 @@ from fastapi_lookout.audit.db_errors import (
     is_row_error,
     is_seq_conflict,
 )
+from fastapi_lookout.audit.defaults import (
+    BATCH_SIZE,
+    BATCH_TIMEOUT_SECONDS,
+    QUEUE_MAX_SIZE,
+    RETRY_MAX_SECONDS,
+    SHUTDOWN_TIMEOUT_SECONDS,
+)
 from fastapi_lookout.audit.event import AuditEvent
 from fastapi_lookout.audit.rows import normalise_row
 from fastapi_lookout.audit.schema import audit_chain_head
@@ -225,16 +232,6 @@ class DropWarnings:
             )
             self._unreported.clear()
             self._last = now
-
-
-# Defaults of both writers (and of the reference service's settings). ``spool_path`` has none: where rows the
-# database cannot take by shutdown are kept (or ``None``: counted as dropped) is a decision per service.
-QUEUE_MAX_SIZE: Final = 10_000
-"""Rows held in memory before new ones are dropped (``audit_events_dropped_total``)."""
-BATCH_SIZE: Final = 500
-BATCH_TIMEOUT_SECONDS: Final = 1.0
-RETRY_MAX_SECONDS: Final = 30.0
-SHUTDOWN_TIMEOUT_SECONDS: Final = 10.0
 
 
 class AuditWriter:
