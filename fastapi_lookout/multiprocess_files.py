@@ -14,7 +14,8 @@ each) and builds every sample anew on every scrape: ~20 µs per series with a fe
   while a scrape is being built.
 
 What comes out: the families, samples and values ``MultiProcessCollector`` reports (a test holds the
-two expositions equal), in its order on a first read. Counters, summaries and histograms add up
+two expositions equal), in its order on a first read (since prometheus-client 0.24; older versions
+do not keep a label set's samples together, as OpenMetrics wants). Counters, summaries and histograms add up
 across files (the files of a worker that exited stay, so totals never go backwards across worker
 restarts); gauges combine by their ``multiprocess_mode``. One addition: a ``live*`` gauge file whose
 process no longer runs is left out, as ``mark_process_dead`` would have removed it had the worker
