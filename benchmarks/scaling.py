@@ -10,9 +10,10 @@ DELETE and one GET that fails validation (422), so ``instrument(app)`` holds abo
    them prometheus-client's own ``generate_latest`` on the very registry ours serves, timed inside
    the server (``/_bench/encode``).
 2. **The scrape's hold on the event loop**, measured in a separate process that loads the same library
-   (for multiprocess: over the four workers' live files): the wall time of one ``/metrics`` call through
-   the ASGI app and the longest stretch it kept the event loop from running anything else, when nothing
-   changed since the last scrape and after a round of traffic over every route.
+   (for multiprocess: over the four workers' live files): the wall and CPU time of one ``/metrics`` call
+   through the ASGI app, the longest stretch it kept the event loop from running anything else and the
+   longest garbage-collector pause in it; on a first scrape, when nothing changed since the last, and
+   after a round of traffic over every route.
 3. **Requests during scrapes** at the largest target: wrk -t1 -c32 on ``GET /plain`` with no scrapes
    and with one scrape a second, interleaved round by round for every variant (bare FastAPI beside).
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import http.client
 import json
 import os
@@ -38,6 +40,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +54,11 @@ PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0,application/ope
                      "text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
 SERIES_PER_ROUTE = 49  # 3 methods x (12 buckets + _count + _sum + in progress) + 4 statuses
 BASE_SERIES = 150  # the rest of the catalog, python_/process_ and /plain's series
+
+
+def log(message: str) -> None:
+    """Progress, on stderr: stdout has the tables."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def routes_for(target: int) -> int:
@@ -160,8 +168,7 @@ def running(server: Server) -> Iterator[Server]:
 
 
 # -- 1. scrape cost -------------------------------------------------------------------------------
-def scrape_times(port: int, n: int, path: str = "/metrics") -> tuple[list[float], bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+def scrape_times(conn: http.client.HTTPConnection, n: int, path: str = "/metrics") -> tuple[list[float], bytes]:
     times, body = [], b""
     for _ in range(n):
         start = time.perf_counter()
@@ -171,7 +178,6 @@ def scrape_times(port: int, n: int, path: str = "/metrics") -> tuple[list[float]
         times.append((time.perf_counter() - start) * 1000)
         if response.status != 200:
             raise RuntimeError(f"{path} -> {response.status}")
-    conn.close()
     return times, body
 
 
@@ -193,11 +199,14 @@ def server_cpu_ms(server: Server) -> float:
 
 
 def scrape_row(server: Server, scrapes: int) -> dict[str, Any]:
+    """Scrapes over one keep-alive connection (one worker): after two that warm it up, the steady state."""
     server.drive()
-    scrape_times(server.port, 2)  # the first scrape of a fresh worker reads everything once
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    scrape_times(conn, 2)  # the first scrape of a fresh worker reads everything once (the probe times it)
     cpu = server_cpu_ms(server)
-    times, body = scrape_times(server.port, scrapes)
+    times, body = scrape_times(conn, scrapes)
     cpu = (server_cpu_ms(server) - cpu) / scrapes
+    conn.close()
     counted = count_series(body.decode())
     row = {"variant": server.name, "routes": server.routes, "series": counted["series_total"],
            "bytes": len(body), "scrape_ms_median": statistics.median(times), "scrape_ms_max": max(times),
@@ -208,29 +217,49 @@ def scrape_row(server: Server, scrapes: int) -> dict[str, Any]:
 
 
 # -- 2. the event loop during a scrape (in a probe process) -------------------------------------------
-async def held(call: Callable[[], Awaitable[None]]) -> tuple[float, float, float]:
-    """Wall ms of ``call()``, the longest ms the loop went without running another task meanwhile, and
-    the CPU ms the process spent (less disturbed by other load on the machine than wall time)."""
+async def held(call: Callable[[], Awaitable[None]]) -> dict[str, float]:
+    """For one ``call()``, in ms: wall and CPU time (CPU is less disturbed by other load on the machine),
+    the longest stretch the loop went without running another task meanwhile (wall, and CPU: without
+    the time the OS gave other processes), and the longest garbage-collector pause inside it."""
     loop = asyncio.get_running_loop()
-    gaps: list[float] = []
+    gaps: list[tuple[float, float]] = []
+    pauses: list[float] = []
+    started = [0.0]
     done = False
 
+    def on_gc(phase: str, info: dict) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            pauses.append(time.perf_counter() - started[0])
+
     async def probe() -> None:
-        last = loop.time()
+        last, last_cpu = loop.time(), time.process_time()
         while not done:
             await asyncio.sleep(0)
-            now = loop.time()
-            gaps.append(now - last)
-            last = now
+            now, now_cpu = loop.time(), time.process_time()
+            gaps.append((now - last, now_cpu - last_cpu))
+            last, last_cpu = now, now_cpu
 
     task = asyncio.ensure_future(probe())
     await asyncio.sleep(0)
+    gc.callbacks.append(on_gc)
     start, cpu = time.perf_counter(), time.process_time()
-    await call()
-    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    try:
+        await call()
+    finally:
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+        gc.callbacks.remove(on_gc)
     done = True
     await task
-    return wall * 1000, max(gaps) * 1000, cpu * 1000
+    return {"wall": wall * 1000, "cpu": cpu * 1000, "hold": max(g[0] for g in gaps) * 1000,
+            "hold_cpu": max(g[1] for g in gaps) * 1000, "gc": max(pauses, default=0.0) * 1000}
+
+
+def summary(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Median wall and CPU time of some scrapes; their longest hold and GC pause."""
+    return {"wall": statistics.median(r["wall"] for r in runs), "cpu": statistics.median(r["cpu"] for r in runs),
+            **{k: max(r[k] for r in runs) for k in ("hold", "hold_cpu", "gc")}}
 
 
 def probe_main(routes: int, port: int | None) -> None:
@@ -287,9 +316,7 @@ def probe_main(routes: int, port: int | None) -> None:
         for _ in range(3):
             await traffic()
             changed.append(await held(scrape))
-        return {"first": first, "idle": sorted(idle)[len(idle) // 2], "idle_max_hold": max(h[1] for h in idle),
-                "changed": sorted(changed)[len(changed) // 2], "changed_max_hold": max(h[1] for h in changed),
-                "bytes": len(b"".join(body))}
+        return {"first": first, "idle": summary(idle), "changed": summary(changed), "bytes": len(b"".join(body))}
 
     print("PROBE_JSON " + json.dumps(asyncio.run(main())))
 
@@ -352,8 +379,8 @@ def latency_rows(servers: list[Server], rounds: int, duration: int) -> list[dict
                 if scrapes and server.lib == "bare":
                     continue
                 runs.setdefault((server.name, scrapes), []).append(wrk(server.port, duration, lua, scrapes))
-                print(f"  round {r + 1} {server.name} scrapes={scrapes}: {runs[server.name, scrapes][-1]['p999']:.1f}"
-                      " ms p99.9", flush=True)
+                log(f"  round {r + 1} {server.name} scrapes={scrapes}: {runs[server.name, scrapes][-1]['p999']:.1f}"
+                    " ms p99.9")
     rows = []
     for (name, scrapes), found in runs.items():
         scrape_ms = [t for run in found for t in run["scrapes"]]
@@ -381,16 +408,18 @@ def report(scrapes: list[dict[str, Any]], probes: list[dict[str, Any]], latency:
               if "generate_latest_ms" in r else "-")
         out.append(f"| {r['variant']} | {r['routes']} | {r['series']:,} | {r['bytes']:,} | "
                    f"{r['scrape_ms_median']:.1f} ({r['scrape_ms_max']:.1f}) | {r['server_cpu_ms']:.1f} | {pc} |")
-    out += ["", "In-process scrape through the ASGI app, wall ms / CPU ms (longest hold of the event loop, ms):", "",
-            "| variant | series | first scrape | nothing changed since the last | after a request on every route |",
-            "|---|---:|---:|---:|---:|"]
+    out += ["", "In-process scrape through the ASGI app: wall ms / CPU ms (longest hold of the event loop, wall / CPU "
+            "ms; longest GC pause in it, ms):", "",
+            "| variant | series | first scrape | nothing changed since the last (median of 5) | "
+            "after a request on every route (median of 3) |", "|---|---:|---:|---:|---:|"]
 
-    def cell(found: list[float], hold: float) -> str:
-        return f"{found[0]:.1f} / {found[2]:.1f} ({hold:.1f})"
+    def cell(found: dict[str, float]) -> str:
+        return (f"{found['wall']:.1f} / {found['cpu']:.1f} ({found['hold']:.1f} / {found['hold_cpu']:.1f}; "
+                f"GC {found['gc']:.1f})")
 
     for p in probes:
-        out.append(f"| {p['variant']} | {p['series']:,} | {cell(p['first'], p['first'][1])} | "
-                   f"{cell(p['idle'], p['idle_max_hold'])} | {cell(p['changed'], p['changed_max_hold'])} |")
+        out.append(f"| {p['variant']} | {p['series']:,} | {cell(p['first'])} | {cell(p['idle'])} | "
+                   f"{cell(p['changed'])} |")
     if latency:
         out += ["", "| variant | scrapes | requests/s | p50 ms | p99 ms | p99.9 ms | max ms | scrape ms median (max) "
                 "under load | errors |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -417,7 +446,8 @@ def main() -> None:
     if args.probe is not None:
         probe_main(args.probe, args.probe_port)
         return
-    print(f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}", flush=True)
+    print(f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"prometheus-client {version('prometheus-client')}, uvicorn {version('uvicorn')} (uvloop, httptools)\n")
     scrapes, probes = [], []
     for target in args.targets:
         n = routes_for(target)
@@ -427,11 +457,11 @@ def main() -> None:
             with running(Server(lib, n, workers)) as server:
                 row = scrape_row(server, args.scrapes)
                 scrapes.append(row)
-                print(f"{row}", flush=True)
+                log(f"{row}")
                 if lib == "ours":
                     found = probe(n, server if workers > 1 else None)
                     probes.append({"variant": server.name, "series": row["series"], **found})
-                    print(f"  probe {probes[-1]}", flush=True)
+                    log(f"  probe {probes[-1]}")
     latency = []
     if not args.skip_wrk:
         n = routes_for(max(args.targets))
