@@ -244,8 +244,9 @@ class SharedFiles:
         self._dirty: set[_Group] = set()
         self._values: Values = []  # by file number
 
-    def refresh(self) -> Iterator[bytes]:
-        """Bring the merged view up to date; yields ``b""`` between steps, where a caller may pause."""
+    def refresh(self, values: bool = True) -> Iterator[bytes]:
+        """Bring the merged view up to date; yields ``b""`` between steps, where a caller may pause.
+        ``values=False`` only takes in the entries written since (the costly part of a first read)."""
         listed = self._listing()
         for path in [p for p, file in self._files.items() if listed.get(p) != file.ident]:
             self._drop(self._files.pop(path))
@@ -254,7 +255,9 @@ class SharedFiles:
             file = self._files.get(path)
             if file is None:
                 file = self._files[path] = _File(path, ident, self._values)
-            yield from self._read(file)
+            yield from self._read(file, values)
+        if not values:
+            return
         for n, group in enumerate(self._dirty):
             group.render()
             group.family.stale = True
@@ -300,7 +303,7 @@ class SharedFiles:
                 listed[entry.path] = (stat.st_dev, stat.st_ino)
         return listed
 
-    def _read(self, file: _File) -> Iterator[bytes]:
+    def _read(self, file: _File, values: bool = True) -> Iterator[bytes]:
         used = file.used_now()
         if used < file.used:  # emptied or rewritten in place: read it anew
             self._drop(file)
@@ -311,11 +314,13 @@ class SharedFiles:
         yield from self._new_entries(file, used)
         if file.covered < len(file.offsets):
             yield from file.cover()
-        data, values, entries, dirty = file.map, file.values, file.entries, self._dirty
+        if not values:
+            return
+        data, read, entries, dirty = file.map, file.values, file.entries, self._dirty
         for b, (offset, reader) in enumerate(file.blocks):
             new = reader.unpack_from(data, offset)
-            if new != values[b]:
-                values[b] = new
+            if new != read[b]:
+                read[b] = new
                 for series in entries[b * BLOCK:(b + 1) * BLOCK]:
                     dirty.add(series.group)
             if b % 64 == 63:

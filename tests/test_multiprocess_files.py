@@ -1,60 +1,25 @@
 """The incremental merge of the workers' files must say what ``MultiProcessCollector`` says.
 
-Real processes (``tests/support/metric_worker.py``) write the files, as uvicorn workers would.
+Real processes (``tests/support/workers.py``) write the files, as uvicorn workers would.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from importlib.metadata import version
-from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
-from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+from prometheus_client import generate_latest
+from prometheus_client.multiprocess import mark_process_dead
 from prometheus_client.parser import text_string_to_metric_families
 
 from fastapi_lookout.exposition import encode_openmetrics, encode_text
 from fastapi_lookout.multiprocess_files import SharedFiles
-from tests.support.metric_worker import MODES
+from tests.support.workers import MODES, Worker, collector_text
 
-WORKER = Path(__file__).parent / "support" / "metric_worker.py"
 GROUPED = tuple(int(part) for part in version("prometheus-client").split(".")[:2]) >= (0, 24)
 """MultiProcessCollector keeps a label set's samples together (as we do) since prometheus-client 0.24."""
-ROOT = Path(__file__).resolve().parents[1]
-
-
-class Worker:
-    def __init__(self, directory: Path) -> None:
-        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory), "PYTHONPATH": str(ROOT)}
-        self.proc = subprocess.Popen([sys.executable, str(WORKER)], env=env, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready"
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def send(self, **command: object) -> None:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps(command) + "\n")
-        self.proc.stdin.flush()
-        assert self.proc.stdout.readline().strip() == "ok", command
-
-    def exit(self, mark_dead: bool = True) -> None:
-        self.send(exit=True, mark_dead=mark_dead)
-        self.proc.wait(30)
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(30)
 
 
 @pytest.fixture
@@ -62,14 +27,7 @@ def workers(tmp_path) -> Iterator[list[Worker]]:
     started = [Worker(tmp_path) for _ in range(3)]
     yield started
     for worker in started:
-        if worker.proc.poll() is None:
-            worker.kill()
-
-
-def collector_text(directory: Path, openmetrics: bool = False) -> bytes:
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(directory))
-    return generate_openmetrics(registry) if openmetrics else generate_latest(registry)
+        worker.kill()
 
 
 def refreshed(shared: SharedFiles) -> SharedFiles:

@@ -21,7 +21,7 @@ import sys
 from prometheus_client import Counter, Gauge, Histogram, Summary
 from prometheus_client.multiprocess import mark_process_dead
 
-MODES = ("all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum", "mostrecent", "livemostrecent")
+from tests.support.workers import MODES
 
 JOBS = Counter("jobs", "Jobs done, by queue.", ("queue",))
 LATENCY = Histogram("job_seconds", "Job time.", ("queue",), buckets=(0.25, 1.0, 2.5))
