@@ -38,6 +38,9 @@ START_SECONDS = 10.0
 """How long a scrape waits for a starting exporter (its imports and first read of the files)."""
 RESTART_SECONDS = 1.0
 """A worker starts an exporter at most this often (one that finds the lock taken exits at once)."""
+GIVE_UP_SECONDS = 60.0
+"""After an exporter failed (or none answered in time), how long a worker merges the files itself
+without asking: a scrape should not wait ``START_SECONDS`` each time for one that cannot start."""
 _SOCKET_PATH_MAX = 100  # AF_UNIX paths: 108 bytes on Linux, 104 on macOS
 
 
@@ -49,21 +52,25 @@ class ExporterClient:
         self.socket = os.path.join(directory, SOCKET_NAME)
         self._started: subprocess.Popen[bytes] | None = None
         self._started_at = -RESTART_SECONDS
+        self._given_up_until = 0.0
 
     async def fetch(self, openmetrics: bool) -> bytes | None:
-        """The exposition, or None when no exporter answered in time (the caller merges the files itself)."""
-        if len(self.socket.encode()) > _SOCKET_PATH_MAX:
+        """The exposition, or None when no exporter answered (the caller merges the files itself)."""
+        if len(self.socket.encode()) > _SOCKET_PATH_MAX or time.monotonic() < self._given_up_until:
             return None
         deadline = time.monotonic() + START_SECONDS
         while True:
-            self._reap()
+            if not self._still_hoping():
+                break
             try:
                 return await self._ask(openmetrics)
             except (FileNotFoundError, ConnectionRefusedError):
                 if time.monotonic() > deadline:
-                    return None
+                    break
                 self._start()
                 await asyncio.sleep(0.05)
+        self._given_up_until = time.monotonic() + GIVE_UP_SECONDS
+        return None
 
     async def _ask(self, openmetrics: bool) -> bytes | None:
         reader, writer = await asyncio.open_unix_connection(self.socket, limit=1 << 20)
@@ -89,9 +96,14 @@ class ExporterClient:
             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True,
         )
 
-    def _reap(self) -> None:
-        if self._started is not None and self._started.poll() is not None:
-            self._started = None  # it exited (another exporter held the lock, or it failed)
+    def _still_hoping(self) -> bool:
+        """Reaps the exporter this worker started if it exited: fine if it found the lock taken (another
+        one serves), not if it failed."""
+        if self._started is None or self._started.poll() is None:
+            return True
+        failed = self._started.returncode != 0
+        self._started = None
+        return not failed
 
     def close(self) -> None:
         """Stops the exporter this client started, if it still runs (tests; a worker need not)."""

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from fastapi_lookout.exposition import MetricsEndpoint
-from fastapi_lookout.multiprocess_exporter import LOCK_NAME, ExporterClient
+from fastapi_lookout.multiprocess_exporter import LOCK_NAME, START_SECONDS, ExporterClient
 from tests.support.workers import Worker, collector_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,3 +107,14 @@ async def test_a_worker_merges_the_files_itself_when_no_exporter_answers(tmp_pat
     assert await MetricsEndpoint()(scope, receive, send) == 200
     assert lines(sent[1]["body"]) == lines(collector_text(tmp_path))
     assert lock_free(tmp_path) if (tmp_path / LOCK_NAME).exists() else True  # no exporter was started
+
+
+async def test_a_worker_whose_exporter_fails_stops_waiting_for_one(tmp_path, workers):
+    (tmp_path / LOCK_NAME).mkdir()  # the exporter cannot open its lock: it fails at once
+    client = ExporterClient(str(tmp_path))
+    started = time.monotonic()
+    assert await client.fetch(openmetrics=False) is None
+    assert time.monotonic() - started < START_SECONDS  # it did not wait for the deadline
+    again = time.monotonic()
+    assert await client.fetch(openmetrics=False) is None  # and does not try again for a while
+    assert time.monotonic() - again < 0.5 and client._started is None
