@@ -13,8 +13,9 @@ into it), and merges on every scrape it answers. So instead:
   and renders what changed when asked, and leaves when the worker that started it is gone (the next
   scrape starts another).
 
-If no exporter answers within ``START_SECONDS`` (it could not start, the socket path is too long),
-the worker merges the files itself (``SharedFiles``, in steps), as before.
+If no exporter answers within ``START_SECONDS``, or it failed, or the socket path is too long (or
+there are no Unix sockets), the worker merges the files itself (``SharedFiles``, in steps) and does
+not ask again for ``GIVE_UP_SECONDS``.
 
 Protocol: one line, ``text`` or ``openmetrics``; the answer is ``+`` and the body, or ``-`` and why
 not; then the exporter closes the connection.
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import os
 import subprocess
 import sys
@@ -56,7 +56,8 @@ class ExporterClient:
 
     async def fetch(self, openmetrics: bool) -> bytes | None:
         """The exposition, or None when no exporter answered (the caller merges the files itself)."""
-        if len(self.socket.encode()) > _SOCKET_PATH_MAX or time.monotonic() < self._given_up_until:
+        if (len(self.socket.encode()) > _SOCKET_PATH_MAX or time.monotonic() < self._given_up_until
+                or not hasattr(asyncio, "open_unix_connection")):  # no Unix sockets (Windows)
             return None
         deadline = time.monotonic() + START_SECONDS
         while True:
@@ -115,6 +116,8 @@ class ExporterClient:
 
 async def serve(directory: str, parent: int) -> None:
     """The exporter: answers on ``<dir>/exporter.sock`` until process ``parent`` is gone."""
+    import fcntl  # POSIX, as the exporter is (a worker elsewhere merges the files itself)
+
     from fastapi_lookout.exposition import encode_openmetrics, encode_text
 
     lock = open(os.path.join(directory, LOCK_NAME), "a")  # noqa: SIM115 - held for the process's life
