@@ -15,10 +15,12 @@ DELETE and one GET that fails validation (422), so ``instrument(app)`` holds abo
    longest garbage-collector pause in it; on a first scrape, when nothing changed since the last, and
    after a round of traffic over every route.
 3. **Requests during scrapes** at the largest target: wrk -t1 -c32 on ``GET /plain`` with no scrapes
-   and with one scrape a second, interleaved round by round for every variant (bare FastAPI beside).
+   and with one scrape a second, interleaved round by round for every variant (bare FastAPI beside);
+   for ours also with a body the size of a scrape, rendered once, fetched once a second (what moving
+   2.4 MB a second costs on this machine: the floor under any exporter).
 
     .venv/bin/python benchmarks/scaling.py [--targets 300 2500 25000] [--rounds 3] [--duration 10]
-        [--json results/scaling.json] [--skip-wrk]
+        [--json results/scaling.json] [--skip-wrk | --skip-scrapes]
 """
 
 from __future__ import annotations
@@ -225,7 +227,7 @@ def scrape_row(server: Server, scrapes: int) -> dict[str, Any]:
     """Scrapes over one keep-alive connection (one worker): after two that warm it up, the steady state."""
     server.drive()
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-    scrape_times(conn, 2)  # the first scrape of a fresh worker reads everything once (the probe times it)
+    first, _ = scrape_times(conn, 2)  # the first renders everything (four workers: starts the exporter)
     cpu = server_cpu_ms(server)
     times, body = scrape_times(conn, scrapes)
     cpu = (server_cpu_ms(server) - cpu) / scrapes
@@ -233,7 +235,7 @@ def scrape_row(server: Server, scrapes: int) -> dict[str, Any]:
     counted = count_series(body.decode())
     row = {"variant": server.name, "routes": server.routes, "series": counted["series_total"],
            "bytes": len(body), "scrape_ms_median": statistics.median(times), "scrape_ms_max": max(times),
-           "server_cpu_ms": cpu}
+           "server_cpu_ms": cpu, "first_scrape_ms": first[0]}
     if server.lib == "ours":
         row.update(encode_times(server.port, 5))
     return row
@@ -369,20 +371,21 @@ def probe(routes: int, server: Server | None = None) -> dict[str, Any]:
 class Scraper(threading.Thread):
     """One scrape a second, as Prometheus would at a 1 s interval; keeps the scrape times."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, path: str = "/metrics") -> None:
         super().__init__(daemon=True)
-        self.port, self.times, self.stopped = port, [], threading.Event()
+        self.port, self.path, self.times, self.stopped = port, path, [], threading.Event()
 
     def run(self) -> None:
         while not self.stopped.wait(1.0):
             start = time.perf_counter()
-            status, _ = get(self.port, "/metrics", PROMETHEUS_ACCEPT)
+            status, _ = get(self.port, self.path, PROMETHEUS_ACCEPT)
             if status == 200:
                 self.times.append((time.perf_counter() - start) * 1000)
 
 
-def wrk(port: int, duration: int, lua: Path, scrapes: bool) -> dict[str, Any]:
-    scraper = Scraper(port) if scrapes else None
+def wrk(port: int, duration: int, lua: Path, scrapes: str | None) -> dict[str, Any]:
+    """wrk on ``/plain``; ``scrapes``: the path fetched once a second meanwhile, if any."""
+    scraper = Scraper(port, scrapes) if scrapes else None
     if scraper is not None:
         scraper.start()
     try:
@@ -402,14 +405,19 @@ def wrk(port: int, duration: int, lua: Path, scrapes: bool) -> dict[str, Any]:
 def latency_rows(servers: list[Server], rounds: int, duration: int) -> list[dict[str, Any]]:
     lua = Path(tempfile.mkdtemp(prefix="bench-wrk-")) / "report.lua"
     lua.write_text(WRK_LUA)
-    runs: dict[tuple[str, bool], list[dict[str, Any]]] = {}
+    runs: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
     for server in servers:  # warm-up
-        wrk(server.port, 2, lua, False)
+        wrk(server.port, 2, lua, None)
+        if server.lib == "ours" and server.workers == 1:
+            get(server.port, "/_bench/static")  # renders the static body once
     for r in range(rounds):
         for server in servers:
-            for scrapes in ((False, True) if r % 2 == 0 else (True, False)):
-                if scrapes and server.lib == "bare":
-                    continue
+            modes: list[str | None] = [None]
+            if server.lib != "bare":
+                modes.append("/metrics")
+            if server.lib == "ours" and server.workers == 1:
+                modes.append("/_bench/static")
+            for scrapes in modes if r % 2 == 0 else modes[::-1]:
                 runs.setdefault((server.name, scrapes), []).append(wrk(server.port, duration, lua, scrapes))
                 log(f"  round {r + 1} {server.name} scrapes={scrapes}: {runs[server.name, scrapes][-1]['p999']:.1f}"
                     " ms p99.9")
@@ -432,13 +440,14 @@ def fmt(value: float | None, spec: str = ".1f") -> str:
 
 
 def report(scrapes: list[dict[str, Any]], probes: list[dict[str, Any]], latency: list[dict[str, Any]]) -> str:
-    out = ["| variant | routes | series | bytes | scrape ms median (max), HTTP, idle server | "
+    out = ["| variant | routes | series | bytes | first scrape ms | then: scrape ms median (max), HTTP, idle server | "
            "server CPU ms per scrape | prometheus-client `generate_latest` ms, same registry: text (OpenMetrics) |",
-           "|---|---:|---:|---:|---:|---:|---:|"]
+           "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in scrapes:
         pc = (f"{r['generate_latest_ms']:.1f} ({r['openmetrics_generate_latest_ms']:.1f})"
               if "generate_latest_ms" in r else "-")
-        out.append(f"| {r['variant']} | {r['routes']} | {r['series']:,} | {r['bytes']:,} | "
+        first = f"{r['first_scrape_ms']:.1f}" if "first_scrape_ms" in r else "-"
+        out.append(f"| {r['variant']} | {r['routes']} | {r['series']:,} | {r['bytes']:,} | {first} | "
                    f"{r['scrape_ms_median']:.1f} ({r['scrape_ms_max']:.1f}) | {r['server_cpu_ms']:.1f} | {pc} |")
     out += ["", "In-process scrape through the ASGI app: wall ms / CPU ms of the process scraping (+ of the "
             "multiprocess exporter it started) (longest hold of the event loop, wall / CPU ms; longest GC pause "
@@ -457,10 +466,11 @@ def report(scrapes: list[dict[str, Any]], probes: list[dict[str, Any]], latency:
     if latency:
         out += ["", "| variant | scrapes | requests/s | p50 ms | p99 ms | p99.9 ms | max ms | scrape ms median (max) "
                 "under load | errors |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+        names = {None: "none", "/metrics": "/metrics 1/s", "/_bench/static": "same-size static body 1/s"}
         for r in latency:
             scrape = (f"{fmt(r['scrape_ms_median'])} ({fmt(r['scrape_ms_max'])})"
                       if r["scrape_ms_median"] is not None else "-")
-            out.append(f"| {r['variant']} | {'1/s' if r['scrapes'] else 'none'} | {r['rps']:,.0f} | {r['p50']:.2f} | "
+            out.append(f"| {r['variant']} | {names[r['scrapes']]} | {r['rps']:,.0f} | {r['p50']:.2f} | "
                        f"{r['p99']:.2f} | {r['p999']:.2f} | {r['max']:.1f} | {scrape} | {r['errors']} |")
     return "\n".join(out)
 
@@ -473,6 +483,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--skip-wrk", action="store_true")
+    parser.add_argument("--skip-scrapes", action="store_true", help="only the wrk section")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--probe", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--probe-port", type=int, help=argparse.SUPPRESS)
@@ -483,7 +494,7 @@ def main() -> None:
     print(f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"prometheus-client {version('prometheus-client')}, uvicorn {version('uvicorn')} (uvloop, httptools)\n")
     scrapes, probes = [], []
-    for target in args.targets:
+    for target in [] if args.skip_scrapes else args.targets:
         n = routes_for(target)
         for lib, workers in (("ours", 1), ("ours", args.workers), ("instrumentator", 1)):
             if workers > 1 and target != max(args.targets):

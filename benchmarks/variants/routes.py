@@ -4,7 +4,8 @@
 (prometheus-fastapi-instrumentator with its defaults) or ``bare`` (none). Every variant also gets
 ``/_bench/encode``, which times prometheus-client's own encoders on the very registry ``/metrics``
 serves (in multiprocess mode: a ``MultiProcessCollector`` over the same directory), so the benchmark
-can put them beside the endpoint's figure.
+can put them beside the endpoint's figure, and ``/_bench/static``, a body the size of a scrape
+rendered once (what moving it costs the server and the machine, without rendering it).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from _base import devnull_stream
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 
 
 def _route_handlers(i: int) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
@@ -47,6 +48,17 @@ def create_app(routes: int) -> FastAPI:
     @app.get("/_bench/pid")
     async def pid() -> dict:
         return {"pid": os.getpid()}
+
+    static: list[bytes] = []
+
+    @app.get("/_bench/static")
+    async def static_body() -> Response:
+        """A body the size of a scrape, rendered once: what moving it costs, without rendering it."""
+        if not static:
+            from prometheus_client import REGISTRY, generate_latest
+
+            static.append(generate_latest(REGISTRY))
+        return Response(static[0], media_type="text/plain")
 
     @app.get("/_bench/encode")
     async def encode() -> dict:
