@@ -406,8 +406,10 @@ def latency_rows(servers: list[Server], rounds: int, duration: int) -> list[dict
     lua = Path(tempfile.mkdtemp(prefix="bench-wrk-")) / "report.lua"
     lua.write_text(WRK_LUA)
     runs: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
-    for server in servers:  # warm-up
+    for server in servers:  # warm-up; first scrapes (the first render, starting the exporter) are timed elsewhere
         wrk(server.port, 2, lua, None)
+        if server.lib != "bare":
+            get(server.port, "/metrics", PROMETHEUS_ACCEPT)
         if server.lib == "ours" and server.workers == 1:
             get(server.port, "/_bench/static")  # renders the static body once
     for r in range(rounds):
