@@ -8,7 +8,9 @@
    deterministic version of 1 (on one and on 32 connections), for comparing
    commits on a noisy machine;
    in-process CPU per request (``asgi_overhead.py``);
-3. ``/metrics`` scrape time at the reference cardinality, 1 and 2 workers (``scrape.py``);
+3. ``/metrics`` scrape time at the reference cardinality, 1 and 2 workers (``scrape.py``); scrape cost
+   as work grows, 300 / 2,500 / 25,000 series, one and four workers, and what scrapes do to
+   concurrent requests (``scaling.py``, its last result in ``benchmarks/README.md``);
 4. audit writer throughput into PostgreSQL vs one INSERT per row (``audit_writer.py``);
 5. ``build_dashboards.py --check`` wall time.
 
@@ -64,7 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=int, default=8)
-    choices = ["overhead", "instructions", "asgi", "scrape", "audit", "build"]
+    choices = ["overhead", "instructions", "asgi", "scrape", "scaling", "audit", "build"]
     parser.add_argument("--only", choices=choices, action="append")
     args = parser.parse_args()
     only = set(args.only or choices)
@@ -93,6 +95,9 @@ def main() -> None:
         sections.append(run("In-process CPU per request", [PY, "asgi_overhead.py", "--rounds", "7"]))
     if "scrape" in only:
         sections.append(run("/metrics scrape at the reference cardinality", [PY, "scrape.py"]))
+    if "scaling" in only:
+        sections.append(tables_only(run("Scrape cost as work grows (300 / 2,500 / 25,000 series)",
+                                        [PY, "scaling.py", "--json", "results/scaling.json"])))
     if "audit" in only:
         sections.append(run("Audit writer into PostgreSQL", [PY, "audit_writer.py"]))
     if "build" in only:

@@ -6,8 +6,9 @@ prometheus-client takes a mutex and walks three calls per ``inc``/``set``;
 updated on the event loop's thread) and names the writer; collection reports the total and that writer's
 ``pending`` under the catalog's names, types and help (a test holds the
 exposition byte-identical to prometheus-client's objects). As with
-``http_metrics``, the catalog objects stay the one definition: in
-single-process mode they are unregistered and this collector speaks for them.
+``http_metrics``, the catalog objects stay the one definition: the catalog
+registers this collector in their place, and what is counted or set on them
+directly is added in.
 
 In multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``) the values must reach the
 shared files, so with ``shared`` ``accepted`` and ``report`` write through to
@@ -41,8 +42,6 @@ class AuditQueueMetrics(Collector):
         self.writer: HasPending | None = None
         """The writer that last accepted a row or changed its backlog: one writer per process."""
         if registry is not None and not shared:
-            registry.unregister(enqueued)
-            registry.unregister(queue_size)
             registry.register(self)
 
     def accepted(self, writer: HasPending) -> None:
@@ -63,16 +62,24 @@ class AuditQueueMetrics(Collector):
         return iter(self._families())
 
     def _families(self) -> tuple[Metric, Metric]:
-        return (
-            Metric(self.enqueued_metric._name, self.enqueued_metric._documentation, "counter"),
-            Metric(self.queue_size_metric._name, self.queue_size_metric._documentation, "gauge"),
-        )
+        """Fresh, empty families named, typed and documented as the catalog's objects describe themselves."""
+        enqueued, queue_size = (Metric(family.name, family.documentation, family.type)
+                                for metric in (self.enqueued_metric, self.queue_size_metric)
+                                for family in metric.describe())
+        return enqueued, queue_size
 
     def collect(self) -> Iterator[Metric]:
-        if self.shared:  # the catalog objects are registered and report themselves
+        if self.shared:  # the catalog objects write to their files, which report
             return iter(())
         enqueued, queue_size = self._families()
-        enqueued.samples.append(Sample(enqueued.name + "_total", {}, float(self.enqueued)))
         writer = self.writer
-        queue_size.samples.append(Sample(queue_size.name, {}, float(writer.pending if writer is not None else 0)))
+        pending = writer.pending if writer is not None else 0
+        enqueued_total = float(self.enqueued) + _value(self.enqueued_metric)
+        enqueued.samples.append(Sample(enqueued.name + "_total", {}, enqueued_total))
+        queue_size.samples.append(Sample(queue_size.name, {}, float(pending) + _value(self.queue_size_metric)))
         return iter((enqueued, queue_size))
+
+
+def _value(metric: Counter | Gauge) -> float:
+    """What was counted or set on a catalog object directly (its ``_created`` sample aside)."""
+    return sum((s.value for family in metric.collect() for s in family.samples if not s.name.endswith("_created")), 0.0)

@@ -62,27 +62,34 @@ LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 FAST_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 # --- HTTP -------------------------------------------------------------------
+# The middleware counts requests in ``HTTP`` (lock-free per-route series, see http_metrics.py), which
+# reports these three families; the objects are not registered themselves, and whatever is counted on
+# them directly is added to HTTP's series (in multiprocess mode the middleware writes through to them).
 HTTP_REQUESTS = Counter(
     "http_requests_total",
     "HTTP requests answered, by route template and status code.",
     ("method", "endpoint", "status_code"),
+    registry=None,
 )
 HTTP_REQUEST_DURATION = Histogram(
     "http_request_duration_seconds",
     "Time from request start to the last response byte, by route template.",
     ("method", "endpoint"),
     buckets=LATENCY_BUCKETS,
+    registry=None,
 )
 HTTP_REQUESTS_IN_PROGRESS = Gauge(
     "http_requests_in_progress",
     "HTTP requests being served right now.",
     ("method", "endpoint"),
     multiprocess_mode="livesum",
+    registry=None,
 )
 HTTP: Final = HttpMetrics(
-    HTTP_REQUESTS, HTTP_REQUEST_DURATION, HTTP_REQUESTS_IN_PROGRESS, registry=REGISTRY, shared=MULTIPROCESS
+    HTTP_REQUESTS, HTTP_REQUEST_DURATION, HTTP_REQUESTS_IN_PROGRESS, buckets=LATENCY_BUCKETS, registry=REGISTRY,
+    shared=MULTIPROCESS,
 )
-"""What the middleware updates per request; it reports under the three names above."""
+"""What the middleware updates per request; it reports the three families above."""
 
 # --- WebSocket ------------------------------------------------------------
 WS_CONNECTIONS_ACTIVE = Gauge(
@@ -124,12 +131,15 @@ DB_QUERY_DURATION = Histogram(
 )
 
 # --- audit writer -----------------------------------------------------------
+# ``AUDIT_QUEUE`` counts rows without a lock (audit_queue_metrics.py) and reports these two families,
+# as ``HTTP`` does for the request families: the objects are not registered, what is counted on them
+# directly is added in.
 AUDIT_QUEUE_SIZE = Gauge(
-    "audit_queue_size", "Audit rows waiting in memory to be written.", multiprocess_mode="livesum"
+    "audit_queue_size", "Audit rows waiting in memory to be written.", multiprocess_mode="livesum", registry=None
 )
-AUDIT_EVENTS_ENQUEUED = Counter("audit_events_enqueued_total", "Audit rows accepted into the queue.")
+AUDIT_EVENTS_ENQUEUED = Counter("audit_events_enqueued_total", "Audit rows accepted into the queue.", registry=None)
 AUDIT_QUEUE: Final = AuditQueueMetrics(AUDIT_EVENTS_ENQUEUED, AUDIT_QUEUE_SIZE, registry=REGISTRY, shared=MULTIPROCESS)
-"""What ``AuditWriter.enqueue`` updates per row; it reports under the two names above."""
+"""What ``AuditWriter.enqueue`` updates per row; it reports the two families above."""
 AUDIT_EVENTS_WRITTEN = Counter("audit_events_written_total", "Audit rows committed to the database.")
 AUDIT_EVENTS_DROPPED = Counter(
     "audit_events_dropped_total",

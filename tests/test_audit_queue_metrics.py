@@ -16,16 +16,16 @@ class Backlog:
     pending: int = 0
 
 
-def catalog_twins(registry: CollectorRegistry) -> tuple[Counter, Gauge]:
-    """Fresh objects with the catalog's names and help."""
+def catalog_twins(registry: CollectorRegistry | None) -> tuple[Counter, Gauge]:
+    """Fresh objects with the catalog's names and help (``registry=None``: as the catalog declares its own)."""
     spec = {s.name: s for s in metrics.CATALOG}
-    enqueued, size = (spec[m._name] for m in (metrics.AUDIT_EVENTS_ENQUEUED, metrics.AUDIT_QUEUE_SIZE))
+    enqueued, size = (spec[m.describe()[0].name] for m in (metrics.AUDIT_EVENTS_ENQUEUED, metrics.AUDIT_QUEUE_SIZE))
     return Counter(enqueued.name, enqueued.help, registry=registry), Gauge(size.name, size.help, registry=registry)
 
 
 def test_same_counts_give_the_same_exposition_as_prometheus_client() -> None:
     ours_registry, reference_registry = CollectorRegistry(), CollectorRegistry()
-    ours = AuditQueueMetrics(*catalog_twins(ours_registry), registry=ours_registry)
+    ours = AuditQueueMetrics(*catalog_twins(None), registry=ours_registry)
     counter, gauge = catalog_twins(reference_registry)
     assert generate_latest(ours_registry) == generate_latest(reference_registry)  # nothing yet: zeros
 
@@ -57,6 +57,17 @@ def test_the_process_registry_reads_the_live_writer() -> None:
     finally:
         metrics.AUDIT_QUEUE.enqueued -= 2
         metrics.AUDIT_QUEUE.writer = previous
+
+
+def test_what_is_counted_on_the_catalog_objects_directly_reaches_the_scrape() -> None:
+    registry = CollectorRegistry()
+    counter, gauge = catalog_twins(None)
+    ours = AuditQueueMetrics(counter, gauge, registry=registry)
+    ours.accepted(Backlog(pending=2))
+    counter.inc(3)
+    gauge.set(1)
+    assert registry.get_sample_value("audit_events_enqueued_total") == 4
+    assert registry.get_sample_value("audit_queue_size") == 3
 
 
 def test_multiprocess_mode_writes_through_to_the_catalog_objects() -> None:
