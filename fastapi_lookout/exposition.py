@@ -29,7 +29,6 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
 from typing import Any
 
-import orjson
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
@@ -244,8 +243,12 @@ class MetricsEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> int:
         """Answers the scrape and returns the status code it sent."""
         if not self.authorised(scope):
-            body = orjson.dumps({"error": "unauthorized", "reason": "metrics token required"})
-            await _respond(send, 401, b"application/json", body, [(b"www-authenticate", b"Bearer")])
+            from fastapi_lookout.problems import send_problem  # the rare path: not imported by every scrape
+
+            sent = bool(_header(scope, b"authorization"))
+            await send_problem(send, scope, 401, "invalid_token" if sent else "missing",
+                               "a wrong metrics token" if sent else "this endpoint needs the metrics token",
+                               headers=[(b"www-authenticate", b'Bearer realm="metrics"')])
             return 401
         encoder, content_type = choose_encoder(_header(scope, b"accept").decode("latin-1"))
         kind = _format(encoder)

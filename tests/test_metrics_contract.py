@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from fastapi_lookout import metrics
 from fastapi_lookout.metrics import CATALOG
 from tests.support.app_process import AppProcess
+from tests.support.problems import assert_problem
 
 ROUTE_TEMPLATES = {"/api/authors", "/api/authors/{author_id}", "/health", "/ws", metrics.UNMATCHED_ENDPOINT}
 
@@ -126,8 +127,11 @@ def test_metrics_endpoint_is_not_counted_audited_or_rate_limited(service):
 
 def test_metrics_token_is_required_when_configured(tmp_path):
     with AppProcess({"METRICS_TOKEN": "s3cret-scrape"}, workdir=tmp_path) as app:
-        assert httpx.get(f"{app.base_url}/metrics").status_code == 401
+        missing = httpx.get(f"{app.base_url}/metrics")
+        assert_problem(missing, 401, "missing")  # the one error format, here too
+        assert missing.headers["www-authenticate"].startswith("Bearer")
         wrong = httpx.get(f"{app.base_url}/metrics", headers={"Authorization": "Bearer nope"})
-        assert wrong.status_code == 401
+        assert_problem(wrong, 401, "invalid_token")
+        assert "nope" not in wrong.text
         ok = httpx.get(f"{app.base_url}/metrics", headers={"Authorization": "Bearer s3cret-scrape"})
         assert ok.status_code == 200 and "http_requests_total" in ok.text
