@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import promql_parser as pp
 
@@ -147,18 +148,15 @@ class _Walker:
             return None if inner is None else inner - {"le"}
         if fn == "label_replace":
             inner = arg_labels[0]
-            dst = node.args[1]
-            return None if inner is None else inner | {getattr(dst, "val", "")}
-        vectors = [lab for arg, lab in zip(node.args, arg_labels, strict=True) if not _is_literal(arg)]
-        if not vectors:
-            return frozenset()
-        if any(v is None for v in vectors):
+            dst = _unparen(node.args[1])  # the type checker guarantees a string literal, maybe parenthesised
+            return None if inner is None else inner | {dst.val}
+        if any(lab is None for lab in arg_labels):
             return None
-        return frozenset().union(*[v for v in vectors if v is not None])
+        return frozenset().union(*arg_labels)  # a literal argument adds no label
 
     def _aggregate(self, node: pp.AggregateExpr) -> frozenset[str] | None:
         inner = self.labels(node.expr, ctx=VALUE)
-        if node.param is not None and isinstance(node.param, pp.Expr):
+        if node.param is not None:
             self.labels(node.param, ctx=VALUE)
         modifier = node.modifier
         grouping = list(modifier.labels) if modifier is not None else []
@@ -189,9 +187,7 @@ class _Walker:
                 if label not in lhs | rhs:
                     self.problems.append(f"on/ignoring label {label!r} exists on neither side of '{op}'")
         if _is_literal(node.lhs):
-            return rhs
-        if _is_literal(node.rhs):
-            return lhs
+            return rhs  # a number on the right needs no case: the parser allows no or/on() with it, so lhs below
         if op == "or":
             return None if lhs is None or rhs is None else lhs | rhs
         if matching is not None and matching.type == pp.LabelModifierType.Include and op not in ("and", "unless"):
@@ -200,8 +196,11 @@ class _Walker:
         return lhs
 
 
+def _unparen(node: Any) -> Any:
+    while isinstance(node, pp.ParenExpr):
+        node = node.expr
+    return node
+
+
 def _is_literal(node: object) -> bool:
-    inner = node
-    while isinstance(inner, pp.ParenExpr):
-        inner = inner.expr
-    return isinstance(inner, pp.NumberLiteral | pp.StringLiteral)
+    return isinstance(_unparen(node), pp.NumberLiteral | pp.StringLiteral)
