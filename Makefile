@@ -5,7 +5,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: build check run test lint system-deps bench scenarios
+.PHONY: build check run test lint system-deps bench scenarios mutation
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -35,6 +35,12 @@ run: $(BIN)/.installed
 # Replays the named incident histories into a real Prometheus and rewrites the truth table (docs/scenarios.md).
 scenarios: system-deps $(BIN)/.installed
 	$(BIN)/python scripts/check_panels.py --scenarios --write docs/scenarios.md
+
+# Mutation testing of the critical modules (tools/mutation): score per module, survivors, the 90 % floor.
+# MUTATION_ARGS='--module "rate limiter"' or '--changed-since origin/main' narrows it.
+MUTATION_ARGS ?=
+mutation: $(BIN)/.installed node_modules/.installed
+	$(BIN)/python -m tools.mutation $(MUTATION_ARGS)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

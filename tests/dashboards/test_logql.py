@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from dashboards.catalogs.logs import LOG_FIELDS, STREAM_LABELS
 from dashboards.config import Config
 from dashboards.grafana import artifacts as grafana
-from dashboards.grafana import uids
 from dashboards.queries import logs as lq
 from dashboards.validate import logql
 from dashboards.validate.panels import targets, validate
@@ -104,17 +101,3 @@ def test_build_context_checks_logql_and_names_the_panel(built, cfg, monkeypatch)
     assert problems == ["application-logs / panel 'WebSocket logs' [A]: field 'socket_id' in a | json filter "
                         "is not a field the app logs"]
 
-
-def test_logql_fields_exist_in_real_app_log_lines(built):
-    """Fields captured from the real service's stdout under the shared traffic script, not the declared list."""
-    from tests.support.app_process import AppProcess
-    from tests.support.traffic import drive
-
-    with AppProcess() as app:
-        drive(app)
-        app.wait_for_lines(lambda line: line.get("logger") == "app.ws", count=2, timeout=5)
-        lines = app.json_lines()
-    captured = frozenset(key for line in lines for key in line)
-    ctx = dataclasses.replace(grafana.context(Config()), log_fields=captured)
-    problems = [str(p) for p in validate({uids.LOGS: built[uids.LOGS], uids.FASTAPI: built[uids.FASTAPI]}, ctx)]
-    assert problems == []
