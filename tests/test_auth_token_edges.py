@@ -175,6 +175,17 @@ async def test_the_leeway_is_configurable_per_verifier():
     assert (await refusal(local(leeway_seconds=4), token))[0] == "expired"
 
 
+async def test_an_exp_given_as_a_numeric_string_is_refused():
+    """PyJWT accepts it; a principal without a numeric expiry would keep a WebSocket open for ever."""
+    assert await refusal(local(), sign(claims(exp=str(NOW + 300)))) == (
+        "invalid_claims", "token 'exp' claim is not a number", 401)
+
+
+def test_an_unknown_refusal_reason_is_a_programming_error_named_in_the_exception():
+    with pytest.raises(ValueError, match=r"^unknown auth failure reason 'forbidden'$"):
+        AuthError("forbidden", "x")  # type: ignore[arg-type]
+
+
 async def test_valid_until_is_exp_plus_the_leeway_even_for_a_fractional_exp():
     assert (await local().verify(sign(claims(exp=NOW + 60.5)))).valid_until == NOW + 90.5
 
@@ -407,7 +418,7 @@ async def test_a_hanging_key_endpoint_is_given_up_after_the_fetch_timeout(jwks: 
 
 
 def test_a_verifier_needs_a_key_source():
-    with pytest.raises(ValueError, match="TokenVerifier needs a jwks_url or a local_jwks"):
+    with pytest.raises(ValueError, match=r"^TokenVerifier needs a jwks_url or a local_jwks$"):
         TokenVerifier(jwks_url="", issuer=None, audience=None)
 
 
@@ -473,10 +484,12 @@ async def test_a_keycloak_verifier_throttles_refreshes_as_configured(jwks: JwksS
     assert jwks.requests == 1
 
 
-def test_a_keycloak_verifier_without_an_issuer_warns(jwks: JwksServer, tmp_path: Path):
+def test_a_keycloak_verifier_warns_only_when_no_issuer_is_set(jwks: JwksServer, tmp_path: Path):
+    with capture_logs() as logs:
+        build_verifier(keycloak_settings(jwks.url, tmp_path))
+    assert logs == []
     with capture_logs() as logs:
         build_verifier(keycloak_settings(jwks.url, tmp_path, auth_issuer=None))
-        build_verifier(keycloak_settings(jwks.url, tmp_path))
     assert logs == [{"event": "AUTH_ISSUER unset: tokens from any issuer signing with these keys are accepted",
                      "log_level": "warning"}]
 

@@ -126,9 +126,10 @@ class TokenVerifier:
             raise AuthError("invalid_signature", "signing algorithm does not match the key type")
         claims = self._decode(token, key.key, alg)
         self._check_audience(claims)
-        exp = claims.get("exp")  # required and numeric: PyJWT checked it
-        valid_until = float(exp) + self.leeway_seconds if isinstance(exp, int | float) else None
-        return _principal(claims, valid_until=valid_until)
+        exp = claims.get("exp")  # required; PyJWT checked it is a time but lets a numeric string through
+        if not isinstance(exp, int | float):
+            raise AuthError("invalid_claims", "token 'exp' claim is not a number")
+        return _principal(claims, valid_until=float(exp) + self.leeway_seconds)
 
     async def aclose(self) -> None:
         """Nothing to release (a JWKS fetch opens and closes its own client); kept for the app lifespan."""
