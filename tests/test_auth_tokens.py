@@ -322,12 +322,23 @@ async def test_keycloak_refresh_and_id_tokens_do_not_open_the_api(
 # --- key set: refresh, throttling, outages ----------------------------------
 
 
+class Clock:
+    """The verifier's monotonic clock for the JWKS cache and throttle, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 async def test_unknown_kid_refreshes_once_then_is_throttled(jwks: JwksServer, realm_key: Signer) -> None:
-    verifier = remote_verifier(jwks, min_refresh_seconds=1.0)
+    clock = Clock()
+    verifier = remote_verifier(jwks, min_refresh_seconds=1.0, clock=clock)
     await verifier.verify(realm_key.sign())
     await refused(verifier, realm_key.sign(kid="random-kid-0"), "unknown_key")
     assert jwks.requests == 1, "like Keycloak's adapter: a key set fetched just now is not refetched"
-    await asyncio.sleep(1.05)
+    clock.now += 1.05
     await refused(verifier, realm_key.sign(kid="random-kid-1"), "unknown_key")
     assert jwks.requests == 2, "an unknown kid is worth one refresh"
     for i in range(5):
@@ -359,9 +370,10 @@ async def test_concurrent_verifications_share_one_fetch(jwks: JwksServer, realm_
 
 
 async def test_cache_expiry_refetches(jwks: JwksServer, realm_key: Signer) -> None:
-    verifier = remote_verifier(jwks, cache_seconds=0.05, min_refresh_seconds=0)
+    clock = Clock()
+    verifier = remote_verifier(jwks, cache_seconds=0.05, min_refresh_seconds=0, clock=clock)
     await verifier.verify(realm_key.sign())
-    await asyncio.sleep(0.1)
+    clock.now += 0.1
     await verifier.verify(realm_key.sign())
     assert jwks.requests == 2
 
@@ -373,7 +385,7 @@ async def test_jwks_error_with_empty_cache_is_503(jwks: JwksServer, realm_key: S
 
 
 async def test_jwks_hanging_with_empty_cache_is_503_after_the_timeout(jwks: JwksServer, realm_key: Signer) -> None:
-    jwks.hang()
+    jwks.hang(2.0)  # long enough to outlast the timeout, short enough that a verifier without one fails fast
     verifier = remote_verifier(jwks, fetch_timeout_seconds=0.3)
     started = time.monotonic()
     await refused(verifier, realm_key.sign(), "jwks_unavailable")
@@ -396,10 +408,11 @@ async def test_failed_fetch_is_not_retried_within_min_refresh(jwks: JwksServer, 
 
 
 async def test_jwks_down_with_warm_cache_still_verifies(jwks: JwksServer, realm_key: Signer) -> None:
-    verifier = remote_verifier(jwks, cache_seconds=0.05, min_refresh_seconds=0)
+    clock = Clock()
+    verifier = remote_verifier(jwks, cache_seconds=0.05, min_refresh_seconds=0, clock=clock)
     await verifier.verify(realm_key.sign())
     jwks.fail(500)
-    await asyncio.sleep(0.1)  # the cached set is now stale: a refresh is tried and fails
+    clock.now += 0.1  # the cached set is now stale: a refresh is tried and fails
     assert (await verifier.verify(realm_key.sign())).username == "alice"
     assert jwks.requests >= 2
     # A kid we cannot check while Keycloak is down is our problem, not a forgery.

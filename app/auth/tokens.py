@@ -9,7 +9,8 @@ into responses or logs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
@@ -78,7 +79,9 @@ class TokenVerifier:
         local_jwks: dict | None = None,
         fetch_timeout_seconds: float = FETCH_TIMEOUT_SECONDS,
         leeway_seconds: float = LEEWAY_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``clock`` times the JWKS cache and refresh throttle (not token lifetimes: PyJWT reads the wall clock)."""
         self._issuer = issuer
         self.leeway_seconds = leeway_seconds
         self._audience = audience
@@ -91,6 +94,7 @@ class TokenVerifier:
                 cache_seconds=cache_seconds,
                 min_refresh_seconds=min_refresh_seconds,
                 timeout_seconds=fetch_timeout_seconds,
+                clock=clock,
             )
         else:
             raise ValueError("TokenVerifier needs a jwks_url or a local_jwks")
@@ -122,9 +126,10 @@ class TokenVerifier:
             raise AuthError("invalid_signature", "signing algorithm does not match the key type")
         claims = self._decode(token, key.key, alg)
         self._check_audience(claims)
-        exp = claims.get("exp")  # required and numeric: PyJWT checked it
-        valid_until = float(exp) + self.leeway_seconds if isinstance(exp, int | float) else None
-        return _principal(claims, valid_until=valid_until)
+        exp = claims.get("exp")  # required; PyJWT checked it is a time but lets a numeric string through
+        if not isinstance(exp, int | float):
+            raise AuthError("invalid_claims", "token 'exp' claim is not a number")
+        return _principal(claims, valid_until=float(exp) + self.leeway_seconds)
 
     async def aclose(self) -> None:
         """Nothing to release (a JWKS fetch opens and closes its own client); kept for the app lifespan."""
