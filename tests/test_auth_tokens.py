@@ -9,8 +9,6 @@ import hmac
 import json
 import os
 import stat
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -534,21 +532,3 @@ async def test_build_verifier_uses_keycloak_jwks_when_configured(tmp_path: Path)
         assert server.requests == 1
     assert not (tmp_path / "unused.pem").exists(), "the dev key is only created when it is used"
 
-
-async def test_dev_token_cli_prints_a_token_that_verifies(tmp_path: Path) -> None:
-    key_path = tmp_path / "cli" / "key.pem"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTH_")}
-    result = subprocess.run(
-        [
-            sys.executable, "-m", "app.auth.dev_token",
-            "--username", "alice", "--roles", "get-authors, create-author",
-            "--sub", "sub-1", "--ttl", "600", "--key", str(key_path),
-        ],
-        capture_output=True, text=True, check=True, cwd=REPO_ROOT, env=env, timeout=60,
-    )  # fmt: skip
-    token = result.stdout.strip()
-    assert "\n" not in token
-    principal = await build_verifier(dev_settings(key_path)).verify(token)
-    assert principal == Principal("sub-1", "alice", frozenset({"get-authors", "create-author"}))
-    exp = jwt.decode(token, options={"verify_signature": False})["exp"]
-    assert abs(exp - (time.time() + 600)) < 60

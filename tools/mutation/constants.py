@@ -25,6 +25,12 @@ class Constant:
 
 
 CONSTANTS: tuple[Constant, ...] = (
+    # token verifier
+    Constant("token verifier", "app/auth/tokens.py", "MAX_TOKEN_BYTES: Final = 8 * 1024", "MAX_TOKEN_BYTES: Final = 8 * 1024 + 1", "8 KiB token cap: 8193 characters refused"),
+    Constant("token verifier", "app/auth/tokens.py", "LEEWAY_SECONDS: Final = 30", "LEEWAY_SECONDS: Final = 31", "30 s clock-skew leeway"),
+    Constant("token verifier", "app/auth/tokens.py", 'ACCESS_TOKEN_TYPE: Final = "bearer"', 'ACCESS_TOKEN_TYPE: Final = "Bearer"', "typ compared lower-cased to the access-token type"),
+    Constant("token verifier", "app/auth/tokens.py", '    "unknown_key",', '    "unknown-key",', "refusal reasons are the auth metric's statuses"),
+    Constant("token verifier", "app/auth/tokens.py", '    "jwks_unavailable",', '    "jwks_down",', "the JWKS outage reason (the 503)"),
     # PromQL validator
     Constant("PromQL validator", "dashboards/validate/promql.py", 'ALWAYS_ALLOWED = frozenset({"job", "instance", "__name__"})', 'ALWAYS_ALLOWED = frozenset({"instance", "__name__"})', "job is a label of every series"),
     Constant("PromQL validator", "dashboards/validate/promql.py", 'frozenset({"rate", "increase", "irate"})', 'frozenset({"rate", "irate"})', "increase() reads a counter"),

@@ -32,8 +32,8 @@ TARGETS: tuple[Target, ...] = (
     Target("redaction", "fastapi_lookout/redaction.py", ("tests/test_redaction.py",)),
     Target("audit chain", "fastapi_lookout/audit/chain.py", ("tests/test_audit_chain_walk.py",)),
     Target("audit verifier", "fastapi_lookout/audit/verifier.py", ("tests/test_audit_verifier.py",)),
-    Target("rate limiter", "app/ratelimit.py", ("tests/test_ratelimit.py",)),
-    Target("token verifier", "app/auth/tokens.py", ("tests/test_auth_tokens.py",)),
+    Target("rate limiter", "app/ratelimit.py", ("tests/test_ratelimit_windows.py",)),
+    Target("token verifier", "app/auth/tokens.py", ("tests/test_auth_token_edges.py", "tests/test_auth_tokens.py")),
     Target(
         "PromQL validator", "dashboards/validate/promql.py",
         ("tests/dashboards/test_promql_labels.py", "tests/dashboards/test_promql.py"),
