@@ -27,7 +27,7 @@ _SECRET_TEXT = re.compile(
 # Secrets in a URL's query string, whatever their shape (`/ws?token=abc`, `?api_key=1&x=2`): the
 # parameter's name is kept, its value replaced up to the next separator.
 _SECRET_QUERY = re.compile(
-    r"(?i)([?&;][^=&;?#\s\"']*(?:token|passw|secret|api[-_]?key|apikey|credential|session|signature|"
+    r"(?i)([?&;][^=&;?#\s\"']*(?:token|passw|secret|api[-_]?key|credential|session|signature|"
     r"private[-_]?key|authorization)[^=&;?#\s\"']*=)[^&;#\s\"']*"
 )
 _MAX_DEPTH: Final = 8
