@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from fastapi_lookout.audit.chain import GENESIS, Finding, Hasher
-from fastapi_lookout.audit.verifier import check_checkpoints
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from fastapi_lookout.audit.chain import FIELDS, GENESIS, Finding, Hasher
+from fastapi_lookout.audit.schema import audit_chain_head, audit_checkpoints, metadata, user_actions
+from fastapi_lookout.audit.verifier import Verification, check_checkpoints, verify_chain
 
 KEY = "test-hmac-key"
 CREATED = datetime(2025, 1, 2, tzinfo=UTC)
@@ -56,3 +63,267 @@ def test_a_checkpoint_whose_seq_does_not_advance_is_a_finding() -> None:
         cps = checkpoints(hasher, *seqs)
         assert check_checkpoints(hasher, cps) == (
             Finding("checkpoint", 2, seqs[1], "seq does not advance past 20"), cps[0])
+
+
+# --- verify_chain, prune and the periodic task on SQLite ------------------------------------------------------------
+OLD = datetime(2025, 1, 1, tzinfo=UTC)
+NEW = datetime(2025, 3, 1, tzinfo=UTC)
+HEAD_ROW = "the last row's hash differs from the chain head's"
+TAIL = "rows deleted from the tail"
+
+
+def action(seq: int, ts: datetime) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(FIELDS)
+    row.update(timestamp=ts, action_type="get", resource=f"/r/{seq}", outcome="success", response_status=200,
+               duration_ms=1.5, request_data={"n": seq})
+    return row
+
+
+class Db:
+    """A migrated-as-the-model SQLite file; rows are hashed here and inserted directly, as the writer would."""
+
+    def __init__(self, path: Path) -> None:
+        self.sync = sa.create_engine(f"sqlite:///{path}")
+        metadata.create_all(self.sync)
+        self.engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+        self.hasher = Hasher(KEY)
+        self.hashes = {0: GENESIS}
+        self.signature = GENESIS
+
+    def run(self, *statements: Any) -> None:
+        with self.sync.begin() as conn:
+            for statement in statements:
+                conn.execute(sa.text(statement) if isinstance(statement, str) else statement)
+
+    def add(self, first: int, last: int, ts: datetime = OLD, head: bool = True) -> None:
+        for seq in range(first, last + 1):
+            row = action(seq, ts)
+            self.hashes[seq] = self.hasher.row_hash(row, seq, self.hashes[seq - 1])
+            self.run(user_actions.insert().values(**row, seq=seq, prev_hash=self.hashes[seq - 1],
+                                                  row_hash=self.hashes[seq]))
+        if head:
+            self.head(last)
+
+    def head(self, seq: int, row_hash: str | None = None) -> None:
+        self.run(audit_chain_head.delete(), audit_chain_head.insert().values(
+            id=1, seq=seq, row_hash=row_hash or self.hashes[seq], chain_id="c" * 32))
+
+    def checkpoint(self, seq: int, delete: bool = True) -> None:
+        """What prune leaves: rows up to ``seq`` gone, a signed checkpoint in their place."""
+        signature = self.hasher.checkpoint_signature(seq, self.hashes[seq], seq, CREATED, self.signature)
+        self.run(audit_checkpoints.insert().values(seq=seq, row_hash=self.hashes[seq], pruned_count=seq,
+                                                   created_at=CREATED, prev_signature=self.signature,
+                                                   signature=signature))
+        self.signature = signature
+        if delete:
+            self.run(user_actions.delete().where(user_actions.c.seq <= seq))
+
+    def ids(self) -> dict[int | None, int]:
+        with self.sync.connect() as conn:
+            return {seq: row_id for row_id, seq in conn.execute(sa.select(user_actions.c.id, user_actions.c.seq))}
+
+    def seqs(self) -> list[int]:
+        with self.sync.connect() as conn:
+            return list(conn.execute(sa.select(user_actions.c.seq).order_by(user_actions.c.seq)).scalars())
+
+    def checkpoints(self) -> list[dict[str, Any]]:
+        with self.sync.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(sa.select(audit_checkpoints).order_by("id"))]
+
+    async def verify(self, **options: Any) -> Verification:
+        return await verify_chain(self.engine, self.hasher, **options)
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Db]:
+    database = Db(tmp_path / "audit.db")
+    yield database
+    await database.engine.dispose()
+    database.sync.dispose()
+
+
+def intact(db: Db, result: Verification, start: str, first: int, last: int, rows: int, head: int | None,
+           notes: tuple[str, ...] = ()) -> None:
+    assert result == Verification(None, start, first, last, db.hashes[last], rows, head, notes)
+
+
+async def test_an_intact_chain_verifies_from_genesis_page_by_page(db: Db) -> None:
+    db.add(1, 5)
+    seen: list[tuple[int, int]] = []
+    result = await db.verify(page_size=2, progress=lambda rows, seq: seen.append((rows, seq)))
+    intact(db, result, "genesis", 0, 5, 5, 5)
+    assert result.ok
+    assert seen == [(2, 2), (4, 4), (5, 5)]
+    assert result.summary() == f"OK: 5 rows verified (seq 1..5) from genesis; head seq 5 row_hash {db.hashes[5]}"
+
+
+async def test_an_empty_chain_verifies_with_no_new_rows(db: Db) -> None:
+    db.head(0)
+    result = await db.verify()
+    intact(db, result, "genesis", 0, 0, 0, 0)
+    assert result.summary() == f"OK: 0 rows verified (no new rows) from genesis; head seq 0 row_hash {GENESIS}"
+
+
+async def test_an_incremental_walk_starts_after_the_position_already_verified(db: Db) -> None:
+    db.add(1, 5)
+    result = await db.verify(after=(3, db.hashes[3]))
+    intact(db, result, "seq 3", 3, 5, 2, 5)
+    assert result.summary().startswith("OK: 2 rows verified (seq 4..5) from seq 3; head seq 5")
+
+
+async def test_a_walk_starts_from_the_latest_checkpoint_unless_already_past_it(db: Db) -> None:
+    db.add(1, 6)
+    db.checkpoint(2)
+    db.checkpoint(3)
+    intact(db, await db.verify(), "checkpoint id=2 seq=3", 3, 6, 3, 6)
+    intact(db, await db.verify(after=(1, db.hashes[1])), "checkpoint id=2 seq=3", 3, 6, 3, 6)
+    intact(db, await db.verify(after=(3, db.hashes[3])), "seq 3", 3, 6, 3, 6)
+    intact(db, await db.verify(after=(4, db.hashes[4])), "seq 4", 4, 6, 2, 6)
+
+
+async def test_a_forged_checkpoint_is_reported_before_any_row_is_read(db: Db) -> None:
+    db.add(1, 4)
+    db.checkpoint(2)
+    db.run("UPDATE audit_checkpoints SET pruned_count = 1")
+    result = await db.verify()
+    assert result == Verification(Finding("checkpoint", 1, 2, FORGED), "genesis", 0, 0, GENESIS, 0, 4)
+    assert result.summary() == f"BROKEN: {result.finding} (intact up to seq 0, walked from genesis)"
+
+
+async def test_a_row_without_a_seq_is_unchained(db: Db) -> None:
+    db.add(1, 3)
+    db.run(user_actions.insert().values(**action(9, NEW)))
+    result = await db.verify()
+    assert result.finding == Finding("unchained", db.ids()[None], None,
+                                     "no seq/row_hash: inserted directly, not by the audit writer")
+    assert (result.last_seq, result.rows, result.head_seq) == (3, 3, 3)
+
+
+async def test_a_missing_chain_head_is_a_head_mismatch(db: Db) -> None:
+    db.add(1, 3, head=False)
+    result = await db.verify()
+    assert result.finding == Finding("head_mismatch", None, None, "audit_chain_head has no row")
+    assert (result.last_seq, result.head_seq) == (3, None)
+
+
+async def test_a_chain_head_deleted_or_created_during_the_walk_is_a_head_mismatch(db: Db) -> None:
+    db.add(1, 3)
+    result = await db.verify(page_size=2, progress=lambda *_: db.run("DELETE FROM audit_chain_head"))
+    assert result.finding == Finding("head_mismatch", None, None, "audit_chain_head has no row")
+    assert result.head_seq == 3
+    db.run("DELETE FROM audit_chain_head")
+    result = await db.verify(page_size=2, progress=lambda *_: db.head(3))
+    assert result.finding == Finding("head_mismatch", None, None, "audit_chain_head has no row")
+
+
+async def test_a_tail_cut_behind_the_chain_head_is_truncated(db: Db) -> None:
+    db.add(1, 7)
+    db.run("DELETE FROM user_actions WHERE seq > 5")
+    result = await db.verify()
+    assert result.finding == Finding(
+        "truncated", None, 7, f"the chain head records seq 7 but the last row is seq 5: {TAIL}")
+    assert (result.last_seq, result.last_hash, result.head_seq) == (5, db.hashes[5], 7)
+
+
+async def test_a_tail_cut_with_the_head_rewritten_is_truncated_by_the_anchor(db: Db) -> None:
+    db.add(1, 7)
+    db.run("DELETE FROM user_actions WHERE seq > 5")
+    db.head(5)
+    result = await db.verify(anchor=(7, db.hashes[7]))
+    assert result.finding == Finding(
+        "truncated", None, 7, f"the anchor kept elsewhere is seq 7, the last row is seq 5: {TAIL}")
+    assert result.notes == ()
+
+
+async def test_an_anchor_matching_its_row_is_noted(db: Db) -> None:
+    db.add(1, 5)
+    for seq in (3, 4, 5):
+        result = await db.verify(page_size=2, anchor=(seq, db.hashes[seq]))
+        intact(db, result, "genesis", 0, 5, 5, 5, ("anchor matches",))
+        assert result.summary().endswith(f"row_hash {db.hashes[5]}; anchor matches")
+
+
+async def test_an_anchor_differing_from_its_row_is_a_rewritten_chain(db: Db) -> None:
+    db.add(1, 5)
+    ids = db.ids()
+    for seq in (3, 4, 5):
+        result = await db.verify(page_size=2, anchor=(seq, "f" * 64))
+        assert result.finding == Finding("head_mismatch", ids[seq], seq,
+                                         "row_hash differs from the anchor kept elsewhere (rewritten chain)")
+        assert result.notes == ()
+
+
+async def test_an_anchor_at_or_before_the_checkpoint_is_checked_against_it_or_noted_as_pruned(db: Db) -> None:
+    db.add(1, 5)
+    db.checkpoint(3)
+    intact(db, await db.verify(anchor=(3, db.hashes[3])), "checkpoint id=1 seq=3", 3, 5, 2, 5,
+           ("anchor matches the checkpoint",))
+    intact(db, await db.verify(anchor=(2, "f" * 64)), "checkpoint id=1 seq=3", 3, 5, 2, 5,
+           ("anchor seq pruned, not checkable",))
+    result = await db.verify(anchor=(3, "f" * 64))
+    assert result.finding == Finding("head_mismatch", None, 3,
+                                     "the anchor's hash differs from the checkpoint at that seq")
+    assert (result.last_seq, result.rows, result.notes) == (3, 0, ())
+
+
+async def test_rows_beyond_the_chain_head_were_inserted_outside_the_writer(db: Db) -> None:
+    db.add(1, 3)
+    db.add(4, 5, head=False)
+    result = await db.verify()
+    assert result.finding == Finding("beyond_head", db.ids()[4], 4,
+                                     "seq beyond the chain head (3): inserted outside the writer")
+    assert (result.last_seq, result.head_seq) == (5, 3)
+
+
+async def test_a_last_row_differing_from_the_chain_head_is_a_head_mismatch(db: Db) -> None:
+    db.add(1, 5)
+    db.head(5, "e" * 64)
+    result = await db.verify()
+    assert result.finding == Finding("head_mismatch", None, 5, HEAD_ROW)
+    assert (result.last_seq, result.head_seq) == (5, 5)
+    db.head(4, "e" * 64)  # the head behind the last row is beyond_head, not a hash comparison
+    assert (await db.verify()).finding.kind == "beyond_head"  # type: ignore[union-attr]
+
+
+async def test_a_walk_resumes_from_a_checkpoint_written_while_it_walked(db: Db) -> None:
+    db.add(1, 8)
+    pruned = []
+
+    def prune_once(rows: int, seq: int) -> None:
+        if not pruned:
+            pruned.append(seq)
+            db.checkpoint(5)
+
+    result = await db.verify(page_size=2, progress=prune_once)
+    intact(db, result, "genesis", 0, 8, 5, 8)
+    assert pruned == [2]
+
+
+async def test_a_gap_is_missing_unless_a_valid_newer_checkpoint_covers_it(db: Db) -> None:
+    db.add(1, 8)
+    db.checkpoint(2)
+    db.run("DELETE FROM user_actions WHERE seq IN (3, 6)")  # the checkpoint (seq 2) does not cover seq 3
+    result = await db.verify()
+    assert result.finding == Finding("missing", db.ids()[4], 4, "seq 3 missing before this row (deleted rows)")
+    assert (result.last_seq, result.rows) == (2, 0)
+    db.checkpoint(3, delete=False)
+    result = await db.verify()
+    assert result.finding == Finding("missing", db.ids()[7], 7, "seq 6 missing before this row (deleted rows)")
+    assert (result.last_seq, result.rows) == (5, 2)
+
+    def forge_and_prune(rows: int, seq: int) -> None:  # the newer checkpoint no longer verifies
+        if seq == 5:
+            db.checkpoint(6, delete=False)
+            db.run("UPDATE audit_checkpoints SET pruned_count = 0 WHERE seq = 3")
+
+    result = await db.verify(after=(4, db.hashes[4]), page_size=1, progress=forge_and_prune)
+    assert result.finding == Finding("missing", db.ids()[7], 7, "seq 6 missing before this row (deleted rows)")
+
+
+async def test_a_finding_in_the_walk_stops_it_where_the_chain_is_intact(db: Db) -> None:
+    db.add(1, 5)
+    db.run("UPDATE user_actions SET resource = '/x' WHERE seq = 4")
+    seen: list[tuple[int, int]] = []
+    result = await db.verify(page_size=2, progress=lambda rows, seq: seen.append((rows, seq)))
+    assert result.finding is not None and (result.finding.kind, result.finding.seq) == ("altered", 4)
+    assert (result.last_seq, result.last_hash, result.rows, seen) == (3, db.hashes[3], 3, [(2, 2)])
