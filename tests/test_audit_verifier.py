@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import create_async_engine
+from structlog.testing import capture_logs
 
 from fastapi_lookout.audit.chain import FIELDS, GENESIS, Finding, Hasher
 from fastapi_lookout.audit.schema import audit_chain_head, audit_checkpoints, metadata, user_actions
-from fastapi_lookout.audit.verifier import Verification, check_checkpoints, verify_chain
+from fastapi_lookout.audit.verifier import (
+    ChainBroken,
+    PruneResult,
+    Verification,
+    _prune_chunk,
+    check_checkpoints,
+    prune,
+    verify_chain,
+)
 
 KEY = "test-hmac-key"
 CREATED = datetime(2025, 1, 2, tzinfo=UTC)
@@ -327,3 +338,138 @@ async def test_a_finding_in_the_walk_stops_it_where_the_chain_is_intact(db: Db) 
     result = await db.verify(page_size=2, progress=lambda rows, seq: seen.append((rows, seq)))
     assert result.finding is not None and (result.finding.kind, result.finding.seq) == ("altered", 4)
     assert (result.last_seq, result.last_hash, result.rows, seen) == (3, db.hashes[3], 3, [(2, 2)])
+
+
+# --- retention -------------------------------------------------------------------------------------------------------
+def pruned_metric() -> float:
+    return REGISTRY.get_sample_value("audit_rows_pruned_total") or 0.0
+
+
+def assert_signed(db: Db, checkpoints: list[dict[str, Any]], *expected: tuple[int, int]) -> None:
+    """Each checkpoint signs (seq, pruned_count) with the row's hash, chained to the one before."""
+    assert [(cp["seq"], cp["pruned_count"]) for cp in checkpoints] == list(expected)
+    assert check_checkpoints(db.hasher, checkpoints) == (None, checkpoints[-1])
+    for cp in checkpoints:
+        assert cp["row_hash"] == db.hashes[cp["seq"]]
+        assert abs(cp["created_at"].replace(tzinfo=UTC) - datetime.now(UTC)) < timedelta(seconds=30)
+
+
+async def test_prune_deletes_the_old_prefix_behind_one_signed_checkpoint_and_the_rest_verifies(db: Db) -> None:
+    db.add(1, 5, ts=OLD)
+    db.add(6, 8, ts=NEW)
+    before = pruned_metric()
+    with capture_logs() as logs:
+        result = await prune(db.engine, db.hasher, before=datetime(2025, 2, 1, tzinfo=UTC))
+    assert result == PruneResult(5, 1, 5)
+    assert db.seqs() == [6, 7, 8]
+    assert_signed(db, db.checkpoints(), (5, 5))
+    assert db.checkpoints()[0]["prev_signature"] == GENESIS
+    assert pruned_metric() - before == 5
+    assert [(e["event"], e["rows"], e["checkpoint_seq"]) for e in logs] == [("audit_rows_pruned", 5, 5)]
+    intact(db, await db.verify(), "checkpoint id=1 seq=5", 5, 8, 3, 8)
+    assert await prune(db.engine, db.hasher, before=datetime(2025, 2, 1, tzinfo=UTC)) == PruneResult(0, 0, None)
+
+
+async def test_prune_works_in_chunks_each_with_its_own_chained_checkpoint(db: Db) -> None:
+    db.add(1, 5, ts=OLD)
+    db.add(6, 6, ts=NEW)
+    result = await prune(db.engine, db.hasher, before=datetime(2025, 2, 1, tzinfo=UTC), chunk=2)
+    assert result == PruneResult(5, 3, 5)
+    assert db.seqs() == [6]
+    assert_signed(db, db.checkpoints(), (2, 2), (4, 2), (5, 1))
+
+
+async def test_prune_removes_every_row_when_all_are_old(db: Db) -> None:
+    db.add(1, 3, ts=OLD)
+    assert await prune(db.engine, db.hasher, before=NEW) == PruneResult(3, 1, 3)
+    assert db.seqs() == []
+    intact(db, await db.verify(), "checkpoint id=1 seq=3", 3, 3, 0, 3)
+
+
+async def test_prune_of_an_empty_or_all_new_chain_does_nothing(db: Db) -> None:
+    assert await prune(db.engine, db.hasher, before=NEW) == PruneResult(0, 0, None)
+    db.add(1, 2, ts=NEW)
+    assert await prune(db.engine, db.hasher, before=OLD) == PruneResult(0, 0, None)
+    assert (db.seqs(), db.checkpoints()) == ([1, 2], [])
+
+
+async def test_prune_reads_before_as_an_instant_and_a_naive_one_as_utc(db: Db) -> None:
+    db.add(1, 2, ts=datetime(2025, 1, 1, 10, tzinfo=UTC))
+    db.add(3, 4, ts=datetime(2025, 1, 1, 12, tzinfo=UTC))
+    plus_five = timezone(timedelta(hours=5))
+    assert await prune(db.engine, db.hasher, before=datetime(2025, 1, 1, 16, tzinfo=plus_five)) == (
+        PruneResult(2, 1, 2))  # 11:00 UTC: not 16:00
+    db.add(5, 6, ts=datetime(2025, 1, 1, 14, tzinfo=UTC))
+    assert await prune(db.engine, db.hasher, before=datetime(2025, 1, 1, 13)) == PruneResult(2, 1, 4)
+    assert db.seqs() == [5, 6]
+    assert_signed(db, db.checkpoints(), (2, 2), (4, 2))
+
+
+async def test_a_broken_chain_or_checkpoint_is_never_pruned(db: Db) -> None:
+    db.add(1, 5, ts=OLD)
+    db.run("UPDATE user_actions SET resource = '/x' WHERE seq = 3")
+    with pytest.raises(ChainBroken) as broken:
+        await prune(db.engine, db.hasher, before=NEW)
+    assert (broken.value.finding.kind, broken.value.finding.seq) == ("altered", 3)
+    assert str(broken.value) == str(broken.value.finding)
+    assert (db.seqs(), db.checkpoints()) == ([1, 2, 3, 4, 5], [])
+    db.run("DELETE FROM user_actions WHERE seq = 3")
+    with pytest.raises(ChainBroken) as broken:
+        await prune(db.engine, db.hasher, before=NEW)
+    assert broken.value.finding.kind == "missing"
+    db.checkpoint(1, delete=False)
+    db.run("UPDATE audit_checkpoints SET pruned_count = 7")
+    with pytest.raises(ChainBroken) as broken:
+        await prune(db.engine, db.hasher, before=NEW)
+    assert broken.value.finding == Finding("checkpoint", 1, 1, FORGED)
+    assert db.seqs() == [1, 2, 4, 5]
+
+
+async def test_rows_missing_at_the_end_of_a_chunk_are_not_pruned(db: Db) -> None:
+    db.add(1, 4, ts=OLD)
+    db.add(5, 5, ts=NEW)
+    db.checkpoint(1)
+    db.run("DELETE FROM user_actions WHERE seq IN (2, 3, 4)")
+    with pytest.raises(ChainBroken) as broken:
+        await prune(db.engine, db.hasher, before=NEW)
+    assert broken.value.finding == Finding("missing", None, 2, "seq 2..4 missing: not pruned")
+    db.add(6, 6, ts=NEW)  # a chunk of one row missing
+    db.run("DELETE FROM user_actions WHERE seq = 5")
+    with pytest.raises(ChainBroken) as broken:
+        await prune(db.engine, db.hasher, before=datetime(2025, 3, 2, tzinfo=UTC), chunk=2)
+    assert broken.value.finding == Finding("missing", None, 2, "seq 2..3 missing: not pruned")
+
+
+class Recording:
+    """The pruner's connection, recording its statements; as PostgreSQL, its text statements are not run."""
+
+    def __init__(self, conn: Any, dialect: str) -> None:
+        self.conn, self.dialect, self.statements = conn, SimpleNamespace(name=dialect), []
+
+    async def execute(self, statement: Any, params: Any = None) -> Any:
+        self.statements.append((str(statement), params))
+        if self.dialect.name == "postgresql" and isinstance(statement, sa.TextClause):
+            return None
+        return await self.conn.execute(statement, params)
+
+
+async def test_on_postgresql_one_pruner_at_a_time_deletes_as_the_retention_role(db: Db) -> None:
+    db.add(1, 3, ts=OLD)
+    async with db.engine.begin() as conn:
+        recording = Recording(conn, "postgresql")
+        assert await _prune_chunk(recording, db.hasher, NEW, 100, "the_role") == (3, 3)  # type: ignore[arg-type]
+    assert recording.statements[:2] == [("SELECT pg_advisory_xact_lock(:key)", {"key": 0x617564_7072}),
+                                        ('SET LOCAL ROLE "the_role"', None)]
+    assert not any(s.startswith("UPDATE") for s, _ in recording.statements)
+
+
+async def test_on_sqlite_the_pruner_takes_the_write_lock_first(db: Db) -> None:
+    db.add(1, 3, ts=OLD)
+    async with db.engine.begin() as conn:
+        recording = Recording(conn, "sqlite")
+        assert await _prune_chunk(recording, db.hasher, NEW, 2, "the_role") == (2, 2)  # type: ignore[arg-type]
+    statement, params = recording.statements[0]
+    assert " ".join(statement.split()) == (
+        "UPDATE audit_chain_head SET seq=audit_chain_head.seq WHERE audit_chain_head.id = :id_1")
+    assert params is None
+    assert db.seqs() == [3]
