@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -17,6 +19,7 @@ from structlog.testing import capture_logs
 from fastapi_lookout.audit.chain import FIELDS, GENESIS, Finding, Hasher
 from fastapi_lookout.audit.schema import audit_chain_head, audit_checkpoints, metadata, user_actions
 from fastapi_lookout.audit.verifier import (
+    AuditMaintenance,
     ChainBroken,
     PruneResult,
     Verification,
@@ -473,3 +476,187 @@ async def test_on_sqlite_the_pruner_takes_the_write_lock_first(db: Db) -> None:
         "UPDATE audit_chain_head SET seq=audit_chain_head.seq WHERE audit_chain_head.id = :id_1")
     assert params is None
     assert db.seqs() == [3]
+
+
+# --- the periodic task -----------------------------------------------------------------------------------------------
+def sample(name: str, **labels: str) -> float | None:
+    return REGISTRY.get_sample_value(name, labels)
+
+
+def verifications(result: str) -> float:
+    return sample("audit_chain_verifications_total", result=result) or 0.0
+
+
+def maintenance(db: Db, **options: Any) -> AuditMaintenance:
+    return AuditMaintenance(db.engine, **{"hmac_key": KEY, "verify_interval_seconds": 60, "retention_days": 0,
+                                          **options})
+
+
+async def test_the_periodic_verifier_walks_incrementally_and_exports_its_result(db: Db) -> None:
+    db.add(1, 5)
+    task = maintenance(db, page_size=2)
+    ok = verifications("ok")
+    first = await task.verify_once()
+    assert first is not None
+    intact(db, first, "genesis", 0, 5, 5, 5)
+    assert (sample("audit_chain_verified_seq"), sample("audit_chain_broken"), verifications("ok") - ok) == (5, 0, 1)
+    assert abs(sample("audit_chain_last_verification_timestamp_seconds") - time.time()) < 5  # type: ignore[operator]
+    db.add(6, 7)
+    second = await task.verify_once()
+    assert second is not None
+    intact(db, second, "seq 5", 5, 7, 2, 7)
+    assert sample("audit_chain_verified_seq") == 7
+
+
+async def test_the_periodic_verifier_reports_the_chain_head_it_read(db: Db) -> None:
+    seq = int(sample("audit_chain_head_seq") or 0) + 1000  # the gauge only moves forward, in this process
+    db.add(1, 1)
+    db.head(seq, "e" * 64)
+    result = await maintenance(db).verify_once()
+    assert result is not None and result.finding is not None and result.finding.kind == "truncated"
+    assert sample("audit_chain_head_seq") == seq
+
+
+async def test_the_periodic_verifier_logs_a_finding_once_and_when_it_is_gone(db: Db) -> None:
+    db.add(1, 5)
+    db.run("UPDATE user_actions SET resource = '/x' WHERE seq = 4")
+    task = maintenance(db)
+    broken = verifications("broken")
+    with capture_logs() as logs:
+        first = await task.verify_once()
+        second = await task.verify_once()
+    assert first is not None and first.finding is not None and second is not None
+    assert (second.start, second.finding) == ("seq 3", first.finding)  # intact up to seq 3: resumes there
+    assert (sample("audit_chain_verified_seq"), sample("audit_chain_broken")) == (3, 1)
+    assert verifications("broken") - broken == 2
+    assert logs == [{"event": "audit_chain_broken", "log_level": "error", "kind": "altered", "row_id": db.ids()[4],
+                     "seq": 4, "detail": first.finding.detail, "verified_seq": 3}]
+
+    db.run("UPDATE user_actions SET resource = '/r/4' WHERE seq = 4")
+    with capture_logs() as logs:
+        third = await task.verify_once()
+        fourth = await task.verify_once()
+    assert third is not None and third.ok and fourth is not None and fourth.ok
+    assert sample("audit_chain_broken") == 0
+    assert logs == [{"event": "audit_chain_intact_again", "log_level": "info", "verified_seq": 5}]
+
+
+async def test_a_new_finding_is_logged_again(db: Db) -> None:
+    db.add(1, 5)
+    db.run("UPDATE user_actions SET resource = '/x' WHERE seq = 4")
+    task = maintenance(db)
+    with capture_logs() as logs:
+        await task.verify_once()
+        db.run("UPDATE user_actions SET resource = '/y' WHERE seq = 4", "DELETE FROM user_actions WHERE seq = 5")
+        await task.verify_once()  # seq 4 still altered: the same finding
+        db.run("UPDATE user_actions SET resource = '/r/4' WHERE seq = 4")
+        await task.verify_once()
+    assert [(e["event"], e.get("kind")) for e in logs] == [
+        ("audit_chain_broken", "altered"), ("audit_chain_broken", "truncated")]
+
+
+async def test_a_database_the_verifier_cannot_read_is_an_error_logged_in_short(tmp_path: Path) -> None:
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
+    task = AuditMaintenance(engine, hmac_key=None, verify_interval_seconds=60, retention_days=0)
+    errors = verifications("error")
+    try:
+        with capture_logs() as logs:
+            assert await task.verify_once() is None
+    finally:
+        await engine.dispose()
+    assert verifications("error") - errors == 1
+    [entry] = logs
+    assert (entry["event"], entry["log_level"], entry["error_type"]) == (
+        "audit_chain_verification_failed", "warning", "OperationalError")
+    assert entry["error"].startswith("(sqlite3.OperationalError) no such table: audit_checkpoints")
+    assert len(entry["error"]) == 300
+
+
+async def test_prune_once_prunes_what_is_older_than_the_retention_days(db: Db) -> None:
+    now = datetime.now(UTC)
+    db.add(1, 2, ts=now - timedelta(days=3, hours=1))
+    db.add(3, 3, ts=now - timedelta(days=2, hours=23))
+    assert await maintenance(db, retention_days=3).prune_once() == PruneResult(2, 1, 2)
+    assert db.seqs() == [3]
+
+
+async def test_prune_once_refuses_a_broken_chain_and_logs_why(db: Db) -> None:
+    db.add(1, 3, ts=OLD)
+    db.run("UPDATE user_actions SET resource = '/x' WHERE seq = 2")
+    with capture_logs() as logs:
+        assert await maintenance(db, retention_days=1).prune_once() is None
+    [entry] = logs
+    assert entry == {"event": "audit_prune_refused", "log_level": "error", "reason": "chain broken",
+                     "kind": "altered", "row_id": db.ids()[2], "seq": 2, "detail": entry["detail"]}
+    assert entry["detail"].startswith("row_hash does not match the row's contents")
+    assert db.seqs() == [1, 2, 3]
+
+
+async def test_prune_once_logs_a_failure_in_short(tmp_path: Path) -> None:
+    sync = sa.create_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    metadata.create_all(sync, tables=[audit_chain_head])  # half migrated
+    sync.dispose()
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
+    try:
+        with capture_logs() as logs:
+            task = AuditMaintenance(engine, hmac_key=None, verify_interval_seconds=0, retention_days=1)
+            assert await task.prune_once() is None
+    finally:
+        await engine.dispose()
+    [entry] = logs
+    assert (entry["event"], entry["log_level"], entry["error_type"]) == (
+        "audit_prune_failed", "error", "OperationalError")
+    assert entry["error"].startswith("(sqlite3.OperationalError) no such table: audit_checkpoints")
+    assert len(entry["error"]) == 300
+
+
+class Calls:
+    def __init__(self, task: AuditMaintenance, until: int) -> None:
+        self.calls: list[str] = []
+        self.until, self.done = until, asyncio.Event()
+        task.verify_once, task.prune_once = self.called("verify"), self.called("prune")  # type: ignore[method-assign]
+
+    def called(self, what: str) -> Any:
+        async def call() -> None:
+            self.calls.append(what)
+            if len(self.calls) >= self.until:
+                self.done.set()
+        return call
+
+
+async def test_the_task_prunes_first_then_verifies_each_on_its_own_interval(db: Db) -> None:
+    task = maintenance(db, verify_interval_seconds=0.001, retention_days=1)
+    calls = Calls(task, until=4)
+    task.start()
+    first = task._task
+    task.start()
+    assert task._task is first and first is not None
+    await asyncio.wait_for(calls.done.wait(), 5)
+    await task.stop()
+    assert task._task is None and first.cancelled()
+    assert calls.calls[:4] == ["prune", "verify", "verify", "verify"]
+
+
+async def test_the_task_only_prunes_or_only_verifies_when_the_other_is_off(db: Db) -> None:
+    task = maintenance(db, verify_interval_seconds=0, retention_days=1, prune_interval_seconds=0.001)
+    calls = Calls(task, until=3)
+    task.start()
+    await asyncio.wait_for(calls.done.wait(), 5)
+    await task.stop()
+    assert calls.calls[:3] == ["prune", "prune", "prune"]
+    task = maintenance(db, verify_interval_seconds=0.001, retention_days=0, prune_interval_seconds=0)
+    calls = Calls(task, until=3)
+    task.start()
+    await asyncio.wait_for(calls.done.wait(), 5)
+    await task.stop()
+    assert calls.calls[:3] == ["verify", "verify", "verify"]
+
+
+async def test_the_task_is_off_when_neither_verifying_nor_pruning(db: Db) -> None:
+    assert maintenance(db, verify_interval_seconds=0.5).enabled
+    assert maintenance(db, verify_interval_seconds=0, retention_days=1).enabled
+    task = maintenance(db, verify_interval_seconds=0, retention_days=0)
+    assert not task.enabled
+    task.start()
+    assert task._task is None
+    await task.stop()
