@@ -46,7 +46,10 @@ TARGETS: tuple[Target, ...] = (
         "SQL validator", "dashboards/validate/sql.py",
         ("tests/dashboards/test_sql_grafana_expansion.py", "tests/dashboards/test_sql_expander.py"),
     ),
-    Target("config loader", "dashboards/config/load.py", ("tests/dashboards/test_config.py",)),
+    Target(
+        "config loader", "dashboards/config/load.py",
+        ("tests/dashboards/test_config_load.py", "tests/dashboards/test_config.py"),
+    ),
 )
 
 
