@@ -521,10 +521,12 @@ class Recording:
 
     def __init__(self, conn: Any, dialect: str) -> None:
         self.conn, self.dialect, self.statements = conn, SimpleNamespace(name=dialect), []
+        self.objects: list[Any] = []
 
     async def execute(self, statement: Any, params: Any = None) -> Any:
         literal = isinstance(statement, sa.Update)
         self.statements.append((str(statement.compile(compile_kwargs={"literal_binds": literal})), params))
+        self.objects.append(statement)
         if self.dialect.name == "postgresql" and isinstance(statement, sa.TextClause):
             return None
         return await self.conn.execute(statement, params)
@@ -563,6 +565,22 @@ async def test_prune_deletes_as_the_retention_role_unless_told_another(db: Db) -
     engine = AsPostgres(db.engine)
     assert await prune(engine, db.hasher, before=NEW, role="other") == PruneResult(1, 1, 4)  # type: ignore[arg-type]
     assert [s for s, _ in engine.statements if s.startswith("SET")] == ['SET LOCAL ROLE "other"'] * 2
+
+
+async def test_a_naive_before_is_bound_as_utc_for_a_timestamptz_comparison(db: Db) -> None:
+    db.add(1, 1, ts=OLD)
+    async with db.engine.begin() as conn:
+        recording = Recording(conn, "postgresql")
+        engine = SimpleNamespace(begin=lambda: nullcontext_async(recording))
+        await prune(engine, db.hasher, before=datetime(2025, 2, 1))  # type: ignore[arg-type]
+    bound = [b.value for s in recording.objects if isinstance(s, sa.Select)
+             for b in s.compile().binds.values() if isinstance(b.value, datetime)]
+    assert bound and all(v == datetime(2025, 2, 1, tzinfo=UTC) and v.tzinfo is UTC for v in bound)
+
+
+@asynccontextmanager
+async def nullcontext_async(value: Any) -> AsyncIterator[Any]:
+    yield value
 
 
 async def test_on_sqlite_the_pruner_takes_the_write_lock_first(db: Db) -> None:
