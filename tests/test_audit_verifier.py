@@ -1,10 +1,15 @@
-"""The verifier's checkpoint check, in memory: each way a retention checkpoint can be forged is a finding."""
+"""The audit verifier: each way a checkpoint can be forged, every finding of the walk, retention, the periodic task.
+
+In process on SQLite files: rows are hashed here and inserted directly, so each test builds exactly the chain
+(or the damage) it names.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
@@ -156,6 +161,16 @@ async def db(tmp_path: Path) -> AsyncIterator[Db]:
     database.sync.dispose()
 
 
+@pytest.fixture
+def tokyo(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local time zone is UTC+9: a naive "now" or a conversion to local time shows."""
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
 def intact(db: Db, result: Verification, start: str, first: int, last: int, rows: int, head: int | None,
            notes: tuple[str, ...] = ()) -> None:
     assert result == Verification(None, start, first, last, db.hashes[last], rows, head, notes)
@@ -176,6 +191,17 @@ async def test_an_empty_chain_verifies_with_no_new_rows(db: Db) -> None:
     result = await db.verify()
     intact(db, result, "genesis", 0, 0, 0, 0)
     assert result.summary() == f"OK: 0 rows verified (no new rows) from genesis; head seq 0 row_hash {GENESIS}"
+
+
+def test_the_summary_lists_every_note() -> None:
+    result = Verification(None, "genesis", 0, 0, GENESIS, 0, 0, ("one", "two"))
+    assert result.summary().endswith(f"row_hash {GENESIS}; one; two")
+
+
+async def test_the_result_reports_the_chain_head_read_after_the_walk(db: Db) -> None:
+    db.add(1, 3)
+    result = await db.verify(page_size=2, progress=lambda rows, seq: db.add(4, 5) if seq == 2 else None)
+    intact(db, result, "genesis", 0, 5, 5, 5)
 
 
 async def test_an_incremental_walk_starts_after_the_position_already_verified(db: Db) -> None:
@@ -287,6 +313,31 @@ async def test_rows_beyond_the_chain_head_were_inserted_outside_the_writer(db: D
     assert result.finding == Finding("beyond_head", db.ids()[4], 4,
                                      "seq beyond the chain head (3): inserted outside the writer")
     assert (result.last_seq, result.head_seq) == (5, 3)
+    db.head(2)
+    result = await db.verify(page_size=2, progress=lambda rows, seq: db.head(3) if seq == 2 else None)
+    assert (result.finding.kind, result.finding.seq, result.head_seq) == ("beyond_head", 4, 3)  # type: ignore[union-attr]
+
+
+class Racing:
+    """An engine whose second connection finds ``before_second`` done: a change between two reads."""
+
+    def __init__(self, engine: Any, before_second: Any) -> None:
+        self.engine, self.before_second, self.connections = engine, before_second, 0
+
+    def connect(self) -> Any:
+        self.connections += 1
+        if self.connections == 2:
+            self.before_second()
+        return self.engine.connect()
+
+
+async def test_rows_beyond_the_head_gone_before_they_are_named_still_are_beyond_head(db: Db) -> None:
+    db.add(1, 3)
+    db.add(4, 5, head=False)
+    engine = Racing(db.engine, lambda: db.run("DELETE FROM user_actions WHERE seq > 3"))
+    result = await verify_chain(engine, db.hasher)  # type: ignore[arg-type]
+    assert result.finding == Finding("beyond_head", None, 4,
+                                     "seq beyond the chain head (3): inserted outside the writer")
 
 
 async def test_a_last_row_differing_from_the_chain_head_is_a_head_mismatch(db: Db) -> None:
@@ -295,6 +346,9 @@ async def test_a_last_row_differing_from_the_chain_head_is_a_head_mismatch(db: D
     result = await db.verify()
     assert result.finding == Finding("head_mismatch", None, 5, HEAD_ROW)
     assert (result.last_seq, result.head_seq) == (5, 5)
+    db.head(3)
+    result = await db.verify(page_size=2, progress=lambda rows, seq: db.head(5, "e" * 64) if seq == 2 else None)
+    assert (result.finding, result.head_seq) == (Finding("head_mismatch", None, 5, HEAD_ROW), 5)
     db.head(4, "e" * 64)  # the head behind the last row is beyond_head, not a hash comparison
     assert (await db.verify()).finding.kind == "beyond_head"  # type: ignore[union-attr]
 
@@ -311,6 +365,13 @@ async def test_a_walk_resumes_from_a_checkpoint_written_while_it_walked(db: Db) 
     result = await db.verify(page_size=2, progress=prune_once)
     intact(db, result, "genesis", 0, 8, 5, 8)
     assert pruned == [2]
+
+
+async def test_an_anchor_in_rows_pruned_during_the_walk_is_passed(db: Db) -> None:
+    db.add(1, 8)
+    result = await db.verify(page_size=2, anchor=(4, db.hashes[4]),
+                             progress=lambda rows, seq: db.checkpoint(5) if seq == 2 else None)
+    intact(db, result, "genesis", 0, 8, 5, 8, ("anchor matches",))
 
 
 async def test_a_gap_is_missing_unless_a_valid_newer_checkpoint_covers_it(db: Db) -> None:
@@ -373,11 +434,15 @@ async def test_prune_deletes_the_old_prefix_behind_one_signed_checkpoint_and_the
     assert await prune(db.engine, db.hasher, before=datetime(2025, 2, 1, tzinfo=UTC)) == PruneResult(0, 0, None)
 
 
-async def test_prune_works_in_chunks_each_with_its_own_chained_checkpoint(db: Db) -> None:
+async def test_prune_works_in_chunks_each_with_its_own_chained_checkpoint(db: Db, tokyo: None) -> None:
     db.add(1, 5, ts=OLD)
     db.add(6, 6, ts=NEW)
-    result = await prune(db.engine, db.hasher, before=datetime(2025, 2, 1, tzinfo=UTC), chunk=2)
+    before = pruned_metric()
+    with capture_logs() as logs:
+        result = await prune(db.engine, db.hasher, before=datetime(2025, 2, 1, tzinfo=UTC), chunk=2)
     assert result == PruneResult(5, 3, 5)
+    assert pruned_metric() - before == 5
+    assert [(e["rows"], e["checkpoint_seq"]) for e in logs] == [(2, 2), (2, 4), (1, 5)]
     assert db.seqs() == [6]
     assert_signed(db, db.checkpoints(), (2, 2), (4, 2), (5, 1))
 
@@ -389,6 +454,14 @@ async def test_prune_removes_every_row_when_all_are_old(db: Db) -> None:
     intact(db, await db.verify(), "checkpoint id=1 seq=3", 3, 3, 0, 3)
 
 
+async def test_prune_counts_only_rows_after_the_latest_checkpoint(db: Db) -> None:
+    db.add(1, 5, ts=OLD)
+    db.checkpoint(2, delete=False)  # rows at or before a checkpoint are not the pruner's (they never remain)
+    assert await prune(db.engine, db.hasher, before=NEW) == PruneResult(3, 1, 5)
+    assert db.seqs() == [1, 2]
+    assert [(cp["seq"], cp["pruned_count"]) for cp in db.checkpoints()] == [(2, 2), (5, 3)]
+
+
 async def test_prune_of_an_empty_or_all_new_chain_does_nothing(db: Db) -> None:
     assert await prune(db.engine, db.hasher, before=NEW) == PruneResult(0, 0, None)
     db.add(1, 2, ts=NEW)
@@ -396,7 +469,7 @@ async def test_prune_of_an_empty_or_all_new_chain_does_nothing(db: Db) -> None:
     assert (db.seqs(), db.checkpoints()) == ([1, 2], [])
 
 
-async def test_prune_reads_before_as_an_instant_and_a_naive_one_as_utc(db: Db) -> None:
+async def test_prune_reads_before_as_an_instant_and_a_naive_one_as_utc(db: Db, tokyo: None) -> None:
     db.add(1, 2, ts=datetime(2025, 1, 1, 10, tzinfo=UTC))
     db.add(3, 4, ts=datetime(2025, 1, 1, 12, tzinfo=UTC))
     plus_five = timezone(timedelta(hours=5))
@@ -448,9 +521,12 @@ class Recording:
 
     def __init__(self, conn: Any, dialect: str) -> None:
         self.conn, self.dialect, self.statements = conn, SimpleNamespace(name=dialect), []
+        self.objects: list[Any] = []
 
     async def execute(self, statement: Any, params: Any = None) -> Any:
-        self.statements.append((str(statement), params))
+        literal = isinstance(statement, sa.Update)
+        self.statements.append((str(statement.compile(compile_kwargs={"literal_binds": literal})), params))
+        self.objects.append(statement)
         if self.dialect.name == "postgresql" and isinstance(statement, sa.TextClause):
             return None
         return await self.conn.execute(statement, params)
@@ -466,6 +542,47 @@ async def test_on_postgresql_one_pruner_at_a_time_deletes_as_the_retention_role(
     assert not any(s.startswith("UPDATE") for s, _ in recording.statements)
 
 
+class AsPostgres:
+    """An engine whose transactions are recorded as PostgreSQL's (text statements not run)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine, self.statements = engine, []
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[Recording]:
+        async with self.engine.begin() as conn:
+            recording = Recording(conn, "postgresql")
+            yield recording
+            self.statements += recording.statements
+
+
+async def test_prune_deletes_as_the_retention_role_unless_told_another(db: Db) -> None:
+    db.add(1, 3, ts=OLD)
+    engine = AsPostgres(db.engine)
+    assert await prune(engine, db.hasher, before=NEW, chunk=2) == PruneResult(3, 2, 3)  # type: ignore[arg-type]
+    assert [s for s, _ in engine.statements if s.startswith("SET")] == ['SET LOCAL ROLE "audit_retention"'] * 3
+    db.add(4, 4, ts=OLD)
+    engine = AsPostgres(db.engine)
+    assert await prune(engine, db.hasher, before=NEW, role="other") == PruneResult(1, 1, 4)  # type: ignore[arg-type]
+    assert [s for s, _ in engine.statements if s.startswith("SET")] == ['SET LOCAL ROLE "other"'] * 2
+
+
+async def test_a_naive_before_is_bound_as_utc_for_a_timestamptz_comparison(db: Db) -> None:
+    db.add(1, 1, ts=OLD)
+    async with db.engine.begin() as conn:
+        recording = Recording(conn, "postgresql")
+        engine = SimpleNamespace(begin=lambda: nullcontext_async(recording))
+        await prune(engine, db.hasher, before=datetime(2025, 2, 1))  # type: ignore[arg-type]
+    bound = [b.value for s in recording.objects if isinstance(s, sa.Select)
+             for b in s.compile().binds.values() if isinstance(b.value, datetime)]
+    assert bound and all(v == datetime(2025, 2, 1, tzinfo=UTC) and v.tzinfo is UTC for v in bound)
+
+
+@asynccontextmanager
+async def nullcontext_async(value: Any) -> AsyncIterator[Any]:
+    yield value
+
+
 async def test_on_sqlite_the_pruner_takes_the_write_lock_first(db: Db) -> None:
     db.add(1, 3, ts=OLD)
     async with db.engine.begin() as conn:
@@ -473,7 +590,7 @@ async def test_on_sqlite_the_pruner_takes_the_write_lock_first(db: Db) -> None:
         assert await _prune_chunk(recording, db.hasher, NEW, 2, "the_role") == (2, 2)  # type: ignore[arg-type]
     statement, params = recording.statements[0]
     assert " ".join(statement.split()) == (
-        "UPDATE audit_chain_head SET seq=audit_chain_head.seq WHERE audit_chain_head.id = :id_1")
+        "UPDATE audit_chain_head SET seq=audit_chain_head.seq WHERE audit_chain_head.id = 1")
     assert params is None
     assert db.seqs() == [3]
 
@@ -496,7 +613,12 @@ async def test_the_periodic_verifier_walks_incrementally_and_exports_its_result(
     db.add(1, 5)
     task = maintenance(db, page_size=2)
     ok = verifications("ok")
-    first = await task.verify_once()
+    limits: list[Any] = []
+    sa.event.listen(db.engine.sync_engine, "before_cursor_execute",
+                    lambda conn, cursor, sql, params, *_: limits.append(params[-2]) if "seq >" in sql else None)
+    with capture_logs() as logs:
+        first = await task.verify_once()
+    assert (logs, limits) == ([], [2, 2, 2, 2])  # pages of two; nothing to say when the chain is intact
     assert first is not None
     intact(db, first, "genesis", 0, 5, 5, 5)
     assert (sample("audit_chain_verified_seq"), sample("audit_chain_broken"), verifications("ok") - ok) == (5, 0, 1)
@@ -572,7 +694,7 @@ async def test_a_database_the_verifier_cannot_read_is_an_error_logged_in_short(t
     assert len(entry["error"]) == 300
 
 
-async def test_prune_once_prunes_what_is_older_than_the_retention_days(db: Db) -> None:
+async def test_prune_once_prunes_what_is_older_than_the_retention_days(db: Db, tokyo: None) -> None:
     now = datetime.now(UTC)
     db.add(1, 2, ts=now - timedelta(days=3, hours=1))
     db.add(3, 3, ts=now - timedelta(days=2, hours=23))
@@ -630,8 +752,8 @@ async def test_the_task_prunes_first_then_verifies_each_on_its_own_interval(db: 
     task.start()
     first = task._task
     task.start()
-    assert task._task is first and first is not None
-    await asyncio.wait_for(calls.done.wait(), 5)
+    assert task._task is first and first is not None and first.get_name() == "audit-maintenance"
+    await asyncio.wait_for(calls.done.wait(), 0.5)
     await task.stop()
     assert task._task is None and first.cancelled()
     assert calls.calls[:4] == ["prune", "verify", "verify", "verify"]
@@ -641,15 +763,26 @@ async def test_the_task_only_prunes_or_only_verifies_when_the_other_is_off(db: D
     task = maintenance(db, verify_interval_seconds=0, retention_days=1, prune_interval_seconds=0.001)
     calls = Calls(task, until=3)
     task.start()
-    await asyncio.wait_for(calls.done.wait(), 5)
+    await asyncio.wait_for(calls.done.wait(), 0.5)
     await task.stop()
     assert calls.calls[:3] == ["prune", "prune", "prune"]
     task = maintenance(db, verify_interval_seconds=0.001, retention_days=0, prune_interval_seconds=0)
     calls = Calls(task, until=3)
     task.start()
-    await asyncio.wait_for(calls.done.wait(), 5)
+    await asyncio.wait_for(calls.done.wait(), 0.5)
     await task.stop()
     assert calls.calls[:3] == ["verify", "verify", "verify"]
+
+
+async def test_the_task_waits_the_interval_after_a_verification(db: Db) -> None:
+    task = maintenance(db, verify_interval_seconds=3600)
+    calls = Calls(task, until=1)
+    task.start()
+    await asyncio.wait_for(calls.done.wait(), 0.5)
+    for _ in range(20):
+        await asyncio.sleep(0)  # let the task run its next turns, if it had any due
+    await task.stop()
+    assert calls.calls == ["verify"]
 
 
 async def test_the_task_is_off_when_neither_verifying_nor_pruning(db: Db) -> None:
