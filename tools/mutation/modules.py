@@ -30,7 +30,10 @@ class Target:
 
 TARGETS: tuple[Target, ...] = (
     Target("redaction", "fastapi_lookout/redaction.py", ("tests/test_redaction.py",)),
-    Target("audit chain", "fastapi_lookout/audit/chain.py", ("tests/test_audit_chain_walk.py",)),
+    Target(
+        "audit chain", "fastapi_lookout/audit/chain.py",
+        ("tests/test_audit_chain_walk.py", "tests/test_audit_chain_encoding.py"),
+    ),
     Target("audit verifier", "fastapi_lookout/audit/verifier.py", ("tests/test_audit_verifier.py",)),
     Target("rate limiter", "app/ratelimit.py", ("tests/test_ratelimit_windows.py",)),
     Target("token verifier", "app/auth/tokens.py", ("tests/test_auth_token_edges.py", "tests/test_auth_tokens.py")),
