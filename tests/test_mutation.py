@@ -81,7 +81,7 @@ def test_a_module_with_an_unrun_mutant_does_not_pass() -> None:
 def test_the_table_has_a_row_per_module_and_a_total() -> None:
     a, b = report.ModuleScore("a"), report.ModuleScore("b")
     a.add("1", "killed")
-    b.add("2", "survived", "--- f\n+++ f\n-    return x < 1\n+    return x <= 1")
+    b.add("2", "survived", "--- f\n+++ f\n@@ -1 +1 @@\n\n-    return x < 1\n+    return x <= 1\n")
     text = report.table([a, b])
     assert "| a | 1 | 1 | 0 | 0 | 0 | 100.0 % |" in text
     assert "| b | 1 | 0 | 0 | 0 | 1 | 0.0 % |" in text

@@ -122,6 +122,12 @@ CONSTANTS: tuple[Constant, ...] = (
     Constant("audit chain", "fastapi_lookout/audit/chain.py", 'REORDER_WINDOW: Final = 64', 'REORDER_WINDOW: Final = 63', "the moved-or-edited search window"),
     Constant("audit chain", "fastapi_lookout/audit/chain.py", '    "error_message",\n', '', "every column is hashed"),
     Constant("audit chain", "fastapi_lookout/audit/chain.py", '    "user_id",\n    "username",', '    "username",\n    "user_id",', "the hashed field order"),
+    # audit verifier
+    Constant("audit verifier", "fastapi_lookout/audit/verifier.py", "PRUNE_LOCK_KEY: Final = 0x617564_7072", "PRUNE_LOCK_KEY: Final = 0x617564_7073", "one pruner at a time: every pruner takes the same advisory lock"),
+    Constant("audit verifier", "fastapi_lookout/audit/verifier.py", "PRUNE_INTERVAL_SECONDS: Final = 3600.0", "PRUNE_INTERVAL_SECONDS: Final = 0.0", "the periodic task prunes hourly, not on every verification"),
+    Constant("audit verifier", "fastapi_lookout/audit/verifier.py", "user_actions.c.prev_hash, user_actions.c.row_hash,", "user_actions.c.row_hash,", "the walk reads each row's chain columns"),
+    Constant("audit verifier", "fastapi_lookout/audit/verifier.py", "*(user_actions.c[name] for name in FIELDS)", "*(user_actions.c[name] for name in FIELDS[:-1])", "the walk reads every hashed column"),
+    Constant("audit verifier", "fastapi_lookout/audit/verifier.py", "ROW_COLUMNS: Final = (user_actions.c.id, ", "ROW_COLUMNS: Final = (", "findings name the row id"),
     # token verifier
     Constant("token verifier", "app/auth/tokens.py", "MAX_TOKEN_BYTES: Final = 8 * 1024", "MAX_TOKEN_BYTES: Final = 8 * 1024 + 1", "8 KiB token cap: 8193 characters refused"),
     Constant("token verifier", "app/auth/tokens.py", "LEEWAY_SECONDS: Final = 30", "LEEWAY_SECONDS: Final = 31", "30 s clock-skew leeway"),

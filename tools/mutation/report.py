@@ -104,7 +104,7 @@ def survivor_listing(scores: Iterable[ModuleScore]) -> str:
         for survivor in s.survivors:
             changed = [
                 line for line in survivor.diff.splitlines()
-                if line[:1] in "+-" and not line.startswith(("+++", "---"))
+                if line[:1] in ("+", "-") and not line.startswith(("+++", "---"))
             ]
             out.append(f"  {s.label}: {survivor.name}")
             out.extend(f"      {line[0]} {line[1:].strip()}" for line in changed)
