@@ -14,7 +14,9 @@ from fastapi_lookout.audit.chain import (
     FIELDS,
     GENESIS,
     ChainWalk,
+    Finding,
     Hasher,
+    canonical_fields,
     canonical_json,
     canonical_row,
     chain_message,
@@ -114,3 +116,21 @@ def test_walk_tells_edit_move_gap_and_foreign_row_apart() -> None:
 def test_the_chain_message_is_what_orjson_writes_for_the_whole_array(values: list, prev_hash: str) -> None:
     """The message is assembled from pre-encoded parts for speed; it must stay one orjson array."""
     assert chain_message(orjson.dumps(values), 42, prev_hash) == orjson.dumps(["ua1", 42, prev_hash, *values])
+
+
+def test_the_writers_hash_of_pre_encoded_fields_is_the_verifiers_hash_of_the_row() -> None:
+    """The writer hashes fields encoded before it takes the head's lock; the verifier hashes whole rows."""
+    row = {name: None for name in FIELDS} | {
+        "timestamp": datetime(2025, 1, 2, tzinfo=UTC), "action_type": "x", "resource": "GET /", "outcome": "success",
+        "response_status": 201, "duration_ms": 2.5, "request_data": {"k": [1]},
+    }
+    for hasher in (Hasher(), Hasher(KEY)):
+        assert hasher.chain_hash(canonical_fields(row), 9, "a" * 64) == hasher.row_hash(row, 9, "a" * 64)
+        assert hasher.chain_hash(canonical_fields(row), 9, "a" * 64) != hasher.row_hash(row, 10, "a" * 64)
+        assert hasher.chain_hash(canonical_fields(row), 9, "a" * 64) != hasher.row_hash(row, 9, "b" * 64)
+
+
+def test_a_finding_names_a_checkpoint_as_a_checkpoint_and_anything_else_as_a_row() -> None:
+    assert str(Finding("checkpoint", 3, None, "signature does not verify")) == (
+        "checkpoint: checkpoint id=3 seq=None: signature does not verify")
+    assert str(Finding("altered", 30, 3, "hash differs")) == "altered: row id=30 seq=3: hash differs"
